@@ -1,0 +1,1 @@
+//! sqs-handler-macros: under construction (issue 3).

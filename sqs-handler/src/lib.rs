@@ -1,0 +1,1 @@
+//! sqs-handler: under construction (issue 3).

@@ -1,0 +1,94 @@
+//! `sqs-local`: an SQS-compatible server.
+//!
+//! Run with `cargo run --release -p sqs-local -- --port 9324 --queue jobs`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: sqs-local [--bind ADDR] [--port PORT] [--queue NAME]...
+
+  --bind ADDR    address to listen on (default 127.0.0.1)
+  --port PORT    port to listen on (default 9324; 0 picks a free one)
+  --queue NAME   a queue to create at start; repeat for more; a name ending in .fifo is FIFO
+  -h, --help     this text
+
+Logging follows RUST_LOG (default info). Point clients at it with
+AWS_ENDPOINT_URL_SQS=http://127.0.0.1:9324 and any credentials.";
+
+#[derive(Debug)]
+struct Args {
+    bind: IpAddr,
+    port: u16,
+    queues: Vec<String>,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut out = Args {
+        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port: 9324,
+        queues: Vec::new(),
+    };
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--bind" => {
+                let v = value("--bind")?;
+                out.bind = v.parse().map_err(|_| {
+                    format!("--bind {v:?} is not an IP address (for example 127.0.0.1)")
+                })?;
+            }
+            "--port" => {
+                let v = value("--port")?;
+                out.port = v
+                    .parse()
+                    .map_err(|_| format!("--port {v:?} is not a port number (0 to 65535)"))?;
+            }
+            "--queue" => out.queues.push(value("--queue")?),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Some(out))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("sqs-local: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut builder = sqs_local::LocalSqs::builder().bind(SocketAddr::new(args.bind, args.port));
+    for q in args.queues {
+        builder = builder.queue(q);
+    }
+    let server = match builder.start().await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "sqs-local: cannot start on {}:{}: {e}",
+                args.bind, args.port
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("sqs-local listening on {}", server.endpoint_url());
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        eprintln!("sqs-local: cannot wait for Ctrl-C: {e}");
+    }
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}

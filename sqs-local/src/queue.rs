@@ -1,0 +1,952 @@
+//! One queue: its attributes, its messages, and the SQS semantics of sending, receiving,
+//! deleting and changing visibility.
+//!
+//! Standard queues keep visible messages in a FIFO `ready` list and invisible ones (delayed or
+//! in flight) in a timer heap; both hold `(key, generation)` pairs and an entry whose generation
+//! no longer matches its message is stale and skipped, so no operation has to search them.
+//! FIFO queues keep every message in sequence order and scan it on receive, holding back any
+//! group with a message in flight or delayed ahead of the others.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::digest;
+use crate::error::{ApiError, ApiResult};
+use crate::protocol::{MessageAttributeValue, ReceivedMessage, SendEntry, SendResult};
+
+/// AWS's upper bound on visibility timeouts: 12 hours.
+pub(crate) const MAX_VISIBILITY_TIMEOUT: i64 = 43_200;
+/// How long a FIFO deduplication id is remembered.
+const DEDUP_WINDOW: Duration = Duration::from_secs(300);
+/// The account id in queue URLs and ARNs.
+pub(crate) const ACCOUNT_ID: &str = "000000000000";
+/// Who sent a message, as `SenderId` reports it.
+const SENDER_ID: &str = "AIDAIT2UOQQY3AUEKVGXU";
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn epoch_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Where a dead-letter queue is and after how many receives a message goes there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Redrive {
+    pub(crate) target_arn: String,
+    pub(crate) target_name: String,
+    pub(crate) max_receive_count: u32,
+}
+
+/// The attributes of a queue that change its behaviour, plus the ones it only stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueueConfig {
+    pub(crate) visibility_timeout: u32,
+    pub(crate) delay_seconds: u32,
+    pub(crate) maximum_message_size: u32,
+    pub(crate) message_retention_period: u32,
+    pub(crate) receive_wait_time_seconds: u32,
+    pub(crate) redrive: Option<Redrive>,
+    pub(crate) content_based_deduplication: bool,
+    /// Stored as given and returned by GetQueueAttributes: Policy, KMS settings, etc.
+    pub(crate) stored: BTreeMap<String, String>,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            visibility_timeout: 30,
+            delay_seconds: 0,
+            maximum_message_size: 1_048_576,
+            message_retention_period: 345_600,
+            receive_wait_time_seconds: 0,
+            redrive: None,
+            content_based_deduplication: false,
+            stored: BTreeMap::new(),
+        }
+    }
+}
+
+/// Attribute names SetQueueAttributes takes that only need storing.
+const STORED_ATTRIBUTES: &[&str] = &[
+    "Policy",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "SqsManagedSseEnabled",
+    "RedriveAllowPolicy",
+];
+const FIFO_STORED_ATTRIBUTES: &[&str] = &["DeduplicationScope", "FifoThroughputLimit"];
+
+fn parse_range(name: &str, value: &str, min: u32, max: u32) -> ApiResult<u32> {
+    match value.trim().parse::<u32>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        _ => Err(ApiError::invalid_attribute_value(
+            name,
+            &format!("must be an integer from {min} to {max}, got {value:?}."),
+        )),
+    }
+}
+
+fn parse_bool(name: &str, value: &str) -> ApiResult<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ApiError::invalid_attribute_value(
+            name,
+            &format!("must be true or false, got {value:?}."),
+        )),
+    }
+}
+
+/// Parses a RedrivePolicy value: `{"deadLetterTargetArn": "...", "maxReceiveCount": N}`, with
+/// the count as a number or a string (both are seen in the wild). An empty string removes it.
+pub(crate) fn parse_redrive(value: &str) -> ApiResult<Option<Redrive>> {
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    let bad = |reason: &str| ApiError::invalid_attribute_value("RedrivePolicy", reason);
+    let json: serde_json::Value =
+        serde_json::from_str(value).map_err(|_| bad("Redrive policy is not a valid JSON map."))?;
+    let arn = json
+        .get("deadLetterTargetArn")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| {
+            bad("Redrive policy does not contain mandatory attribute: deadLetterTargetArn.")
+        })?;
+    let count = match json.get("maxReceiveCount") {
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.parse::<u64>().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| bad("Redrive policy does not contain mandatory attribute: maxReceiveCount."))?;
+    if !(1..=1000).contains(&count) {
+        return Err(bad("Value for maxReceiveCount must be between 1 and 1000."));
+    }
+    let name = arn
+        .rsplit(':')
+        .next()
+        .filter(|n| !n.is_empty() && arn.starts_with("arn:"))
+        .ok_or_else(|| bad("Invalid value for deadLetterTargetArn."))?;
+    Ok(Some(Redrive {
+        target_arn: arn.to_owned(),
+        target_name: name.to_owned(),
+        max_receive_count: count as u32,
+    }))
+}
+
+impl QueueConfig {
+    /// Applies attributes as CreateQueue and SetQueueAttributes take them.
+    pub(crate) fn apply(&mut self, fifo: bool, attrs: &BTreeMap<String, String>) -> ApiResult<()> {
+        for (name, value) in attrs {
+            match name.as_str() {
+                "VisibilityTimeout" => {
+                    self.visibility_timeout =
+                        parse_range(name, value, 0, MAX_VISIBILITY_TIMEOUT as u32)?;
+                }
+                "DelaySeconds" => self.delay_seconds = parse_range(name, value, 0, 900)?,
+                "MaximumMessageSize" => {
+                    self.maximum_message_size = parse_range(name, value, 1024, 1_048_576)?;
+                }
+                "MessageRetentionPeriod" => {
+                    self.message_retention_period = parse_range(name, value, 60, 1_209_600)?;
+                }
+                "ReceiveMessageWaitTimeSeconds" => {
+                    self.receive_wait_time_seconds = parse_range(name, value, 0, 20)?;
+                }
+                "RedrivePolicy" => self.redrive = parse_redrive(value)?,
+                "FifoQueue" => {
+                    if parse_bool(name, value)? != fifo {
+                        return Err(ApiError::invalid_attribute_value(
+                            name,
+                            "a FIFO queue's name must end in .fifo, and only such a queue can be FIFO; it cannot be changed after creation.",
+                        ));
+                    }
+                }
+                "ContentBasedDeduplication" if fifo => {
+                    self.content_based_deduplication = parse_bool(name, value)?;
+                }
+                n if STORED_ATTRIBUTES.contains(&n)
+                    || (fifo && FIFO_STORED_ATTRIBUTES.contains(&n)) =>
+                {
+                    self.stored.insert(name.clone(), value.clone());
+                }
+                _ => return Err(ApiError::invalid_attribute_name(name)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct Message {
+    id: Uuid,
+    body: Box<str>,
+    body_md5: [u8; 16],
+    attributes: BTreeMap<String, MessageAttributeValue>,
+    trace_header: Option<Box<str>>,
+    sent_ms: u64,
+    sent_at: Instant,
+    visible_at: Instant,
+    receive_count: u32,
+    first_receive_ms: u64,
+    group_id: Option<Box<str>>,
+    dedup_id: Option<Box<str>>,
+    sequence: Option<u128>,
+    dlq_source_arn: Option<Box<str>>,
+    generation: u32,
+}
+
+/// A message leaving its queue for the dead-letter queue.
+#[derive(Debug)]
+pub(crate) struct Moved(Message);
+
+/// What to include in received messages.
+#[derive(Debug, Default)]
+pub(crate) struct ReceiveOptions {
+    pub(crate) max: usize,
+    pub(crate) visibility_timeout: Option<u32>,
+    pub(crate) system_attributes: Vec<String>,
+    pub(crate) message_attributes: Vec<String>,
+}
+
+/// Counts for the Approximate* attributes.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counts {
+    pub(crate) visible: usize,
+    pub(crate) in_flight: usize,
+    pub(crate) delayed: usize,
+}
+
+/// Mutable state of a queue, behind its lock.
+#[derive(Debug)]
+pub(crate) struct QueueState {
+    fifo: bool,
+    pub(crate) config: QueueConfig,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) last_modified_secs: u64,
+    messages: HashMap<u64, Message>,
+    next_key: u64,
+    ready: VecDeque<(u64, u32)>,
+    timers: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    order: VecDeque<u64>,
+    dedup: HashMap<Box<str>, (Instant, Uuid, Option<u128>)>,
+    dedup_order: VecDeque<(Instant, Box<str>)>,
+    next_sequence: u128,
+}
+
+/// A queue: identity, state and the notifier long polls wait on.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    pub(crate) name: String,
+    pub(crate) arn: String,
+    pub(crate) fifo: bool,
+    pub(crate) uid: u64,
+    pub(crate) created_secs: u64,
+    pub(crate) state: Mutex<QueueState>,
+    pub(crate) notify: Notify,
+}
+
+/// Validates a queue name as CreateQueue does.
+pub(crate) fn validate_name(name: &str) -> ApiResult<()> {
+    let stem = name.strip_suffix(".fifo").unwrap_or(name);
+    let ok = !stem.is_empty()
+        && name.len() <= 80
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_parameter(format!(
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length. Got queue name {name:?}."
+        )))
+    }
+}
+
+fn attribute_size(attrs: &BTreeMap<String, MessageAttributeValue>) -> usize {
+    attrs
+        .iter()
+        .map(|(k, v)| {
+            k.len()
+                + v.data_type.len()
+                + v.string_value.as_ref().map_or(0, String::len)
+                + v.binary_value.as_ref().map_or(0, Vec::len)
+        })
+        .sum()
+}
+
+fn valid_body_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+fn validate_attributes(attrs: &BTreeMap<String, MessageAttributeValue>) -> ApiResult<()> {
+    if attrs.len() > 10 {
+        return Err(ApiError::invalid_parameter(format!(
+            "Number of message attributes [{}] exceeds the allowed maximum [10].",
+            attrs.len()
+        )));
+    }
+    for (name, value) in attrs {
+        let lower = name.to_ascii_lowercase();
+        if name.is_empty()
+            || name.len() > 256
+            || lower.starts_with("aws.")
+            || lower.starts_with("amazon.")
+            || name.starts_with('.')
+            || name.ends_with('.')
+            || name.contains("..")
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        {
+            return Err(ApiError::invalid_parameter(format!(
+                "Message attribute name '{name}' is invalid: use letters, digits, _ - and ., no leading AWS. or Amazon., at most 256 characters."
+            )));
+        }
+        let base = value.data_type.split('.').next().unwrap_or("");
+        let ok = match base {
+            "String" | "Number" => value.string_value.is_some(),
+            "Binary" => value.binary_value.is_some(),
+            _ => false,
+        };
+        if !ok {
+            return Err(ApiError::invalid_parameter(format!(
+                "The message attribute '{name}' has an invalid type or value: DataType {:?} must be String, Number or Binary (optionally .custom) with the matching StringValue or BinaryValue.",
+                value.data_type
+            )));
+        }
+        if base == "Number" {
+            let s = value.string_value.as_deref().unwrap_or("");
+            if s.parse::<f64>().is_err() {
+                return Err(ApiError::invalid_parameter(format!(
+                    "Can't cast the value of message (user) attribute '{name}' to a number: {s:?}."
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn attribute_filter_matches(filters: &[String], name: &str) -> bool {
+    filters.iter().any(|f| {
+        f == "All"
+            || f == ".*"
+            || f == name
+            || f.strip_suffix(".*").is_some_and(|prefix| {
+                name.starts_with(prefix) && name[prefix.len()..].starts_with('.')
+            })
+    })
+}
+
+/// Encodes a receipt handle: queue uid, message key, receive count.
+fn receipt_handle(uid: u64, key: u64, count: u32) -> String {
+    format!("{uid:016x}{key:016x}{count:08x}")
+}
+
+/// Decodes a receipt handle into `(message key, receive count)` when it belongs to `uid`.
+fn parse_receipt_handle(uid: u64, handle: &str) -> ApiResult<(u64, u32)> {
+    let invalid = || ApiError::receipt_handle_invalid(handle);
+    if handle.len() != 40 || !handle.is_ascii() {
+        return Err(invalid());
+    }
+    let owner = u64::from_str_radix(&handle[..16], 16).map_err(|_| invalid())?;
+    let key = u64::from_str_radix(&handle[16..32], 16).map_err(|_| invalid())?;
+    let count = u32::from_str_radix(&handle[32..], 16).map_err(|_| invalid())?;
+    if owner != uid {
+        return Err(invalid());
+    }
+    Ok((key, count))
+}
+
+impl Queue {
+    pub(crate) fn new(
+        name: &str,
+        region: &str,
+        config: QueueConfig,
+        tags: BTreeMap<String, String>,
+    ) -> Self {
+        let now = epoch_millis() / 1000;
+        Self {
+            name: name.to_owned(),
+            arn: format!("arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}"),
+            fifo: name.ends_with(".fifo"),
+            uid: fastrand::u64(..),
+            created_secs: now,
+            state: Mutex::new(QueueState {
+                fifo: name.ends_with(".fifo"),
+                config,
+                tags,
+                last_modified_secs: now,
+                messages: HashMap::new(),
+                next_key: 1,
+                ready: VecDeque::new(),
+                timers: BinaryHeap::new(),
+                order: VecDeque::new(),
+                dedup: HashMap::new(),
+                dedup_order: VecDeque::new(),
+                next_sequence: 10_000_000_000_000_000_000,
+            }),
+            notify: Notify::new(),
+        }
+    }
+
+    /// Locks the state. A poisoned lock cannot leave the state torn (every mutation completes
+    /// before anything that could panic), so it is recovered rather than propagated.
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Validates and enqueues one message.
+    pub(crate) fn send(&self, entry: SendEntry, now: Instant) -> ApiResult<SendResult> {
+        let body = entry
+            .message_body
+            .ok_or_else(|| ApiError::missing_parameter("MessageBody"))?;
+        if body.is_empty() {
+            return Err(ApiError::missing_parameter("MessageBody"));
+        }
+        if !body.chars().all(valid_body_char) {
+            return Err(ApiError::invalid_message_contents());
+        }
+        validate_attributes(&entry.message_attributes)?;
+        let mut trace_header = None;
+        for (name, value) in &entry.message_system_attributes {
+            if name != "AWSTraceHeader"
+                || value.data_type != "String"
+                || value.string_value.is_none()
+            {
+                return Err(ApiError::invalid_parameter(format!(
+                    "Message system attribute {name:?} is not supported: only AWSTraceHeader, of type String."
+                )));
+            }
+            trace_header = value.string_value.clone();
+        }
+        let mut st = self.lock();
+        let size = body.len() + attribute_size(&entry.message_attributes);
+        let max = st.config.maximum_message_size as usize;
+        if size > max {
+            return Err(ApiError::invalid_parameter(format!(
+                "One or more parameters are invalid. Reason: Message must be shorter than {max} bytes."
+            )));
+        }
+        let delay = match entry.delay_seconds {
+            Some(_) if self.fifo => {
+                return Err(ApiError::invalid_parameter(
+                    "The request include parameter that is not valid for this queue type: DelaySeconds is set per queue on FIFO queues.",
+                ));
+            }
+            Some(d) if !(0..=900).contains(&d) => {
+                return Err(ApiError::invalid_parameter(format!(
+                    "Value {d} for parameter DelaySeconds is invalid. Reason: must be between 0 and 900, if provided."
+                )));
+            }
+            Some(d) => d as u32,
+            None => st.config.delay_seconds,
+        };
+        for (field, value) in [
+            ("MessageGroupId", &entry.message_group_id),
+            ("MessageDeduplicationId", &entry.message_deduplication_id),
+        ] {
+            if let Some(v) = value {
+                let ok = !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic());
+                if !ok {
+                    return Err(ApiError::invalid_parameter(format!(
+                        "Value {v:?} for parameter {field} is invalid: 1 to 128 printable ASCII characters."
+                    )));
+                }
+            }
+        }
+        let body_md5 = digest::body_md5(&body);
+        let (group_id, dedup_id) = if self.fifo {
+            let group = entry
+                .message_group_id
+                .ok_or_else(|| ApiError::missing_parameter("MessageGroupId"))?;
+            let dedup = match entry.message_deduplication_id {
+                Some(d) => d,
+                None if st.config.content_based_deduplication => digest::hex(&body_md5),
+                None => {
+                    return Err(ApiError::invalid_parameter(
+                        "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly.",
+                    ));
+                }
+            };
+            (Some(group), Some(dedup))
+        } else {
+            if entry.message_deduplication_id.is_some() {
+                return Err(ApiError::invalid_parameter(
+                    "The request include parameter that is not valid for this queue type: MessageDeduplicationId is only for FIFO queues.",
+                ));
+            }
+            (entry.message_group_id, None)
+        };
+        let attrs_md5 = digest::attributes_md5(&entry.message_attributes);
+        let system_md5 = if entry.message_system_attributes.is_empty() {
+            None
+        } else {
+            digest::attributes_md5(&entry.message_system_attributes)
+        };
+
+        if let Some(dedup) = &dedup_id {
+            st.expire_dedup(now);
+            if let Some((_, id, seq)) = st.dedup.get(dedup.as_str()) {
+                return Ok(SendResult {
+                    id: entry.id,
+                    message_id: id.hyphenated().to_string(),
+                    md5_of_message_body: digest::hex(&body_md5),
+                    md5_of_message_attributes: attrs_md5,
+                    md5_of_message_system_attributes: system_md5,
+                    sequence_number: seq.map(|s| s.to_string()),
+                });
+            }
+        }
+
+        let id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+        let sequence = if self.fifo {
+            st.next_sequence += 1;
+            Some(st.next_sequence)
+        } else {
+            None
+        };
+        if let Some(dedup) = &dedup_id {
+            let key: Box<str> = dedup.as_str().into();
+            st.dedup.insert(key.clone(), (now, id, sequence));
+            st.dedup_order.push_back((now, key));
+        }
+        let message = Message {
+            id,
+            body: body.into_boxed_str(),
+            body_md5,
+            attributes: entry.message_attributes,
+            trace_header: trace_header.map(String::into_boxed_str),
+            sent_ms: epoch_millis(),
+            sent_at: now,
+            visible_at: now + Duration::from_secs(delay.into()),
+            receive_count: 0,
+            first_receive_ms: 0,
+            group_id: group_id.map(String::into_boxed_str),
+            dedup_id: dedup_id.map(String::into_boxed_str),
+            sequence,
+            dlq_source_arn: None,
+            generation: 0,
+        };
+        let result = SendResult {
+            id: entry.id,
+            message_id: id.hyphenated().to_string(),
+            md5_of_message_body: digest::hex(&body_md5),
+            md5_of_message_attributes: attrs_md5,
+            md5_of_message_system_attributes: system_md5,
+            sequence_number: sequence.map(|s| s.to_string()),
+        };
+        st.insert(message, now);
+        drop(st);
+        self.notify.notify_waiters();
+        Ok(result)
+    }
+
+    /// Takes a message moved here from a source queue's redrive.
+    pub(crate) fn accept_moved(&self, moved: Vec<Moved>, source_arn: &str, now: Instant) {
+        let mut st = self.lock();
+        for Moved(mut m) in moved {
+            m.visible_at = now;
+            m.dlq_source_arn = Some(source_arn.into());
+            if self.fifo && m.sequence.is_none() {
+                st.next_sequence += 1;
+                m.sequence = Some(st.next_sequence);
+            }
+            st.insert(m, now);
+        }
+        drop(st);
+        self.notify.notify_waiters();
+    }
+
+    /// Receives up to `opts.max` messages. Messages over the redrive limit are returned apart,
+    /// for the caller to hand to the dead-letter queue once this lock is released.
+    pub(crate) fn receive(
+        &self,
+        opts: &ReceiveOptions,
+        can_redrive: bool,
+        now: Instant,
+    ) -> (Vec<ReceivedMessage>, Vec<Moved>) {
+        let mut st = self.lock();
+        let vt = Duration::from_secs(
+            opts.visibility_timeout
+                .unwrap_or(st.config.visibility_timeout)
+                .into(),
+        );
+        let retention = Duration::from_secs(st.config.message_retention_period.into());
+        let max_receives = st
+            .config
+            .redrive
+            .as_ref()
+            .filter(|_| can_redrive)
+            .map(|r| r.max_receive_count);
+        let keys = if self.fifo {
+            st.pick_fifo(opts.max, now, retention, max_receives)
+        } else {
+            st.pick_standard(opts.max, now, retention, max_receives)
+        };
+        let mut moved = Vec::new();
+        let mut out = Vec::with_capacity(keys.len());
+        let now_ms = epoch_millis();
+        for (key, to_dlq) in keys {
+            if to_dlq {
+                if let Some(m) = st.messages.remove(&key) {
+                    moved.push(Moved(m));
+                }
+                continue;
+            }
+            let Some(m) = st.messages.get_mut(&key) else {
+                continue;
+            };
+            m.receive_count += 1;
+            if m.first_receive_ms == 0 {
+                m.first_receive_ms = now_ms;
+            }
+            out.push(self.render(m, key, opts));
+            st.set_visible_at(key, now + vt, now);
+        }
+        (out, moved)
+    }
+
+    fn render(&self, m: &Message, key: u64, opts: &ReceiveOptions) -> ReceivedMessage {
+        let mut attributes = BTreeMap::new();
+        let wanted = |name: &str| {
+            opts.system_attributes
+                .iter()
+                .any(|a| a == "All" || a == name)
+        };
+        let mut put = |name: &'static str, value: Option<String>| {
+            if let Some(v) = value
+                && wanted(name)
+            {
+                attributes.insert(name, v);
+            }
+        };
+        if !opts.system_attributes.is_empty() {
+            put("SenderId", Some(SENDER_ID.to_owned()));
+            put("SentTimestamp", Some(m.sent_ms.to_string()));
+            put("ApproximateReceiveCount", Some(m.receive_count.to_string()));
+            put(
+                "ApproximateFirstReceiveTimestamp",
+                Some(m.first_receive_ms.to_string()),
+            );
+            put("SequenceNumber", m.sequence.map(|s| s.to_string()));
+            put(
+                "MessageDeduplicationId",
+                m.dedup_id.as_deref().map(str::to_owned),
+            );
+            put("MessageGroupId", m.group_id.as_deref().map(str::to_owned));
+            put(
+                "AWSTraceHeader",
+                m.trace_header.as_deref().map(str::to_owned),
+            );
+            put(
+                "DeadLetterQueueSourceArn",
+                m.dlq_source_arn.as_deref().map(str::to_owned),
+            );
+        }
+        let message_attributes: BTreeMap<String, MessageAttributeValue> =
+            if opts.message_attributes.is_empty() || m.attributes.is_empty() {
+                BTreeMap::new()
+            } else {
+                m.attributes
+                    .iter()
+                    .filter(|(k, _)| attribute_filter_matches(&opts.message_attributes, k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
+        ReceivedMessage {
+            message_id: m.id.hyphenated().to_string(),
+            receipt_handle: receipt_handle(self.uid, key, m.receive_count),
+            md5_of_body: digest::hex(&m.body_md5),
+            body: m.body.to_string(),
+            attributes,
+            md5_of_message_attributes: digest::attributes_md5(&message_attributes),
+            message_attributes,
+        }
+    }
+
+    /// Deletes the message a receipt handle names. A handle from an earlier receive of a
+    /// message received again since is accepted and deletes nothing, as AWS documents.
+    pub(crate) fn delete(&self, handle: &str) -> ApiResult<()> {
+        let (key, count) = parse_receipt_handle(self.uid, handle)?;
+        let mut st = self.lock();
+        if st
+            .messages
+            .get(&key)
+            .is_some_and(|m| m.receive_count == count)
+        {
+            st.messages.remove(&key);
+            st.order_stale_hint();
+        }
+        Ok(())
+    }
+
+    /// Changes the visibility timeout of an in-flight message, counted from now.
+    pub(crate) fn change_visibility(
+        &self,
+        handle: &str,
+        timeout: i64,
+        now: Instant,
+    ) -> ApiResult<()> {
+        let (key, count) = parse_receipt_handle(self.uid, handle)?;
+        if !(0..=MAX_VISIBILITY_TIMEOUT).contains(&timeout) {
+            return Err(ApiError::invalid_parameter(format!(
+                "Value {timeout} for parameter VisibilityTimeout is invalid. Reason: must be between 0 and {MAX_VISIBILITY_TIMEOUT}."
+            )));
+        }
+        let mut st = self.lock();
+        let Some(m) = st.messages.get(&key) else {
+            return Err(ApiError::invalid_parameter(format!(
+                "Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change."
+            )));
+        };
+        if m.receive_count != count || m.visible_at <= now {
+            return Err(ApiError::message_not_inflight());
+        }
+        let at = now + Duration::from_secs(timeout as u64);
+        st.set_visible_at(key, at, now);
+        drop(st);
+        if timeout == 0 {
+            self.notify.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// Removes every message.
+    pub(crate) fn purge(&self) {
+        let mut st = self.lock();
+        st.messages.clear();
+        st.ready.clear();
+        st.timers.clear();
+        st.order.clear();
+    }
+
+    /// Approximate counts of visible, in-flight and delayed messages.
+    pub(crate) fn counts(&self, now: Instant) -> Counts {
+        let st = self.lock();
+        let mut c = Counts::default();
+        for m in st.messages.values() {
+            if m.visible_at <= now {
+                c.visible += 1;
+            } else if m.receive_count > 0 {
+                c.in_flight += 1;
+            } else {
+                c.delayed += 1;
+            }
+        }
+        c
+    }
+
+    /// When the next invisible message becomes visible, if any does.
+    pub(crate) fn next_due(&self, now: Instant) -> Option<Instant> {
+        let st = self.lock();
+        if self.fifo {
+            st.messages
+                .values()
+                .map(|m| m.visible_at)
+                .filter(|t| *t > now)
+                .min()
+        } else {
+            st.timers.peek().map(|Reverse((t, _, _))| *t)
+        }
+    }
+}
+
+impl QueueState {
+    fn insert(&mut self, message: Message, now: Instant) {
+        let key = self.next_key;
+        self.next_key += 1;
+        let (at, generation) = (message.visible_at, message.generation);
+        self.messages.insert(key, message);
+        if self.fifo {
+            self.order.push_back(key);
+        } else if at <= now {
+            self.ready.push_back((key, generation));
+        } else {
+            self.timers.push(Reverse((at, key, generation)));
+        }
+    }
+
+    /// Moves a message's visibility to `at`, filing it as ready or timed.
+    fn set_visible_at(&mut self, key: u64, at: Instant, now: Instant) {
+        let Some(m) = self.messages.get_mut(&key) else {
+            return;
+        };
+        m.visible_at = at;
+        m.generation = m.generation.wrapping_add(1);
+        let generation = m.generation;
+        if self.fifo {
+            // FIFO queues read `visible_at` directly while scanning `order`.
+            return;
+        }
+        if at <= now {
+            self.ready.push_back((key, generation));
+        } else {
+            self.timers.push(Reverse((at, key, generation)));
+            if self.timers.len() > 2 * self.messages.len() + 1024 {
+                let messages = &self.messages;
+                self.timers.retain(|Reverse((_, k, g))| {
+                    messages.get(k).is_some_and(|m| m.generation == *g)
+                });
+            }
+        }
+    }
+
+    fn order_stale_hint(&mut self) {
+        while let Some(k) = self.order.front() {
+            if self.messages.contains_key(k) {
+                break;
+            }
+            self.order.pop_front();
+        }
+        if self.order.len() > 2 * self.messages.len() + 1024 {
+            let messages = &self.messages;
+            self.order.retain(|k| messages.contains_key(k));
+        }
+    }
+
+    fn expire_dedup(&mut self, now: Instant) {
+        while let Some((at, _)) = self.dedup_order.front() {
+            if now.duration_since(*at) < DEDUP_WINDOW {
+                break;
+            }
+            if let Some((_, key)) = self.dedup_order.pop_front()
+                && self
+                    .dedup
+                    .get(&key)
+                    .is_some_and(|(t, _, _)| now.duration_since(*t) >= DEDUP_WINDOW)
+            {
+                self.dedup.remove(&key);
+            }
+        }
+    }
+
+    /// Chooses up to `max` deliverable messages of a standard queue, as `(key, to_dlq)`.
+    fn pick_standard(
+        &mut self,
+        max: usize,
+        now: Instant,
+        retention: Duration,
+        max_receives: Option<u32>,
+    ) -> Vec<(u64, bool)> {
+        while let Some(Reverse((at, key, generation))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self
+                .messages
+                .get(&key)
+                .is_some_and(|m| m.generation == generation)
+            {
+                self.ready.push_back((key, generation));
+            }
+        }
+        let mut out = Vec::with_capacity(max);
+        while out.len() < max {
+            let Some((key, generation)) = self.ready.pop_front() else {
+                break;
+            };
+            let Some(m) = self.messages.get(&key) else {
+                continue;
+            };
+            if m.generation != generation || m.visible_at > now {
+                continue;
+            }
+            if now.duration_since(m.sent_at) >= retention {
+                self.messages.remove(&key);
+                continue;
+            }
+            let to_dlq = max_receives.is_some_and(|limit| m.receive_count >= limit);
+            out.push((key, to_dlq));
+        }
+        out
+    }
+
+    /// Chooses up to `max` deliverable messages of a FIFO queue in sequence order, skipping
+    /// every group that has a message in flight or delayed ahead of the others.
+    fn pick_fifo(
+        &mut self,
+        max: usize,
+        now: Instant,
+        retention: Duration,
+        max_receives: Option<u32>,
+    ) -> Vec<(u64, bool)> {
+        self.order_stale_hint();
+        let mut blocked: HashSet<&str> = HashSet::new();
+        let mut out = Vec::with_capacity(max);
+        let mut expired = Vec::new();
+        let mut delivered = 0;
+        for key in &self.order {
+            if delivered >= max {
+                break;
+            }
+            let Some(m) = self.messages.get(key) else {
+                continue;
+            };
+            let group = m.group_id.as_deref().unwrap_or("");
+            if blocked.contains(group) {
+                continue;
+            }
+            if m.visible_at > now {
+                blocked.insert(group);
+                continue;
+            }
+            if now.duration_since(m.sent_at) >= retention {
+                expired.push(*key);
+                continue;
+            }
+            let to_dlq = max_receives.is_some_and(|limit| m.receive_count >= limit);
+            if !to_dlq {
+                delivered += 1;
+            }
+            out.push((*key, to_dlq));
+        }
+        for key in expired {
+            self.messages.remove(&key);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipt_handles_round_trip_and_reject_foreign_ones() {
+        let h = receipt_handle(7, 42, 3);
+        assert_eq!(parse_receipt_handle(7, &h).unwrap(), (42, 3));
+        assert_eq!(
+            parse_receipt_handle(8, &h).unwrap_err().type_name,
+            "ReceiptHandleIsInvalid"
+        );
+        assert!(parse_receipt_handle(7, "garbage").is_err());
+        assert!(parse_receipt_handle(7, &"é".repeat(20)).is_err());
+    }
+
+    #[test]
+    fn redrive_policy_takes_numbers_and_strings() {
+        let r = parse_redrive(r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"3"}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!((r.target_name.as_str(), r.max_receive_count), ("dlq", 3));
+        assert!(parse_redrive(r#"{"maxReceiveCount":3}"#).is_err());
+        assert!(parse_redrive("").unwrap().is_none());
+    }
+
+    #[test]
+    fn attribute_filters() {
+        let f = vec!["a.*".to_owned(), "exact".to_owned()];
+        assert!(attribute_filter_matches(&f, "a.b"));
+        assert!(!attribute_filter_matches(&f, "ab"));
+        assert!(attribute_filter_matches(&f, "exact"));
+        assert!(attribute_filter_matches(&["All".to_owned()], "x"));
+    }
+}

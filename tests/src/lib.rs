@@ -1,0 +1,179 @@
+//! Helpers for the cross-crate integration tests: an SQS endpoint to test against (sqs-local
+//! in process, or the reference named by `SQS_REFERENCE_ENDPOINT`), unique queue names, and
+//! waiting on a condition with a deadline.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::Client;
+use sqs_local::LocalSqs;
+
+/// Environment variable naming the reference endpoint (LocalStack) for the conformance suite.
+pub const REFERENCE_ENV: &str = "SQS_REFERENCE_ENDPOINT";
+
+/// An endpoint under test and a client for it.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// A client configured for the endpoint.
+    pub client: Client,
+    /// The SDK configuration the client was made from.
+    pub sdk_config: aws_config::SdkConfig,
+    /// True for the reference endpoint (LocalStack), false for sqs-local.
+    pub reference: bool,
+    /// The in-process server, when this endpoint is one.
+    pub server: Option<LocalSqs>,
+    prefix: String,
+}
+
+impl Endpoint {
+    /// An sqs-local server started for this test alone.
+    pub async fn local() -> Self {
+        let server = LocalSqs::start()
+            .await
+            .expect("start sqs-local on a loopback port");
+        let sdk_config = server.sdk_config();
+        Self {
+            client: Client::new(&sdk_config),
+            sdk_config,
+            reference: false,
+            server: Some(server),
+            prefix: unique_prefix(),
+        }
+    }
+
+    /// The reference endpoint, when `SQS_REFERENCE_ENDPOINT` is set.
+    pub fn reference() -> Option<Self> {
+        let url = std::env::var(REFERENCE_ENV)
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let sdk_config = sqs_local::sdk_config_for(&url);
+        Some(Self {
+            client: Client::new(&sdk_config),
+            sdk_config,
+            reference: true,
+            server: None,
+            prefix: unique_prefix(),
+        })
+    }
+
+    /// A queue name unique to this test run: `<prefix>-<name>` (`.fifo` kept at the end).
+    pub fn name(&self, name: &str) -> String {
+        match name.strip_suffix(".fifo") {
+            Some(stem) => format!("{}-{stem}.fifo", self.prefix),
+            None => format!("{}-{name}", self.prefix),
+        }
+    }
+
+    /// Creates a queue with attributes and returns its URL.
+    pub async fn create_queue(&self, name: &str, attrs: &[(&str, &str)]) -> String {
+        let mut req = self.client.create_queue().queue_name(self.name(name));
+        if name.ends_with(".fifo") {
+            req = req.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+        }
+        for (k, v) in attrs {
+            req = req.attributes(aws_sdk_sqs::types::QueueAttributeName::from(*k), *v);
+        }
+        let out = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create queue {name}: {e:?}"));
+        out.queue_url.expect("CreateQueue returns a QueueUrl")
+    }
+
+    /// The ARN of a queue.
+    pub async fn arn(&self, url: &str) -> String {
+        self.attribute(url, "QueueArn").await
+    }
+
+    /// One queue attribute, by name.
+    pub async fn attribute(&self, url: &str, name: &str) -> String {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::from(name))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get attribute {name}: {e:?}"));
+        out.attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::from(name)))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn unique_prefix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("t{}x{nanos:x}", std::process::id())
+}
+
+/// Polls `check` until it returns `Some`, or panics naming `what` after `deadline`.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs a conformance check against sqs-local and, in a second test, against the reference
+/// endpoint when `SQS_REFERENCE_ENDPOINT` is set. `skip_reference = "why"` marks a check where the
+/// reference departs from AWS's documentation; the reason stays in the code.
+#[macro_export]
+macro_rules! conformance {
+    ($name:ident, skip_reference = $why:literal, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn local() {
+                let ep = $crate::Endpoint::local().await;
+                ($body)(ep).await;
+            }
+
+            #[tokio::test]
+            async fn reference() {
+                if $crate::Endpoint::reference().is_some() {
+                    eprintln!("skipped against the reference: {}", $why);
+                }
+            }
+        }
+    };
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn local() {
+                let ep = $crate::Endpoint::local().await;
+                ($body)(ep).await;
+            }
+
+            #[tokio::test]
+            async fn reference() {
+                match $crate::Endpoint::reference() {
+                    Some(ep) => ($body)(ep).await,
+                    None => eprintln!(
+                        "{} is not set: reference run skipped",
+                        $crate::REFERENCE_ENV
+                    ),
+                }
+            }
+        }
+    };
+}
