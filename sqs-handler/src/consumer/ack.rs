@@ -1,0 +1,284 @@
+//! Deletes and visibility changes, coalesced into batch calls across concurrent handlers.
+//!
+//! Entries are buffered per kind and flushed when 10 are waiting or when the flush interval has
+//! passed since the first; flushes run concurrently. Within a request ids are the entry's
+//! position, so never repeated, and a receipt handle is never sent twice. Entries that fail with
+//! a server fault are retried; the rest are reported through the `error` event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::Shared;
+use crate::events::{ConsumerError, Event, EventKind};
+
+/// One acknowledgement.
+#[derive(Debug)]
+pub(crate) enum AckOp {
+    /// Delete the message.
+    Delete(String),
+    /// Set its visibility, in seconds from now.
+    Visibility(String, i32),
+}
+
+/// Sends acknowledgements to the queue's batcher.
+#[derive(Debug, Clone)]
+pub(crate) struct Acks {
+    tx: mpsc::UnboundedSender<AckOp>,
+}
+
+impl Acks {
+    pub(crate) fn delete(&self, receipt_handle: &str) {
+        self.send(AckOp::Delete(receipt_handle.to_owned()));
+    }
+
+    pub(crate) fn change_visibility(&self, receipt_handle: &str, visibility: Duration) {
+        let secs = i32::try_from(visibility.as_secs()).unwrap_or(43_200);
+        self.send(AckOp::Visibility(receipt_handle.to_owned(), secs));
+    }
+
+    fn send(&self, op: AckOp) {
+        // The batcher outlives every sender (it ends when all are dropped), so this cannot fail
+        // while a handler task holds an `Acks`.
+        if self.tx.send(op).is_err() {
+            tracing::error!("acknowledgement dropped: the batcher has stopped");
+        }
+    }
+}
+
+/// At most this many batch requests in flight per queue.
+const MAX_FLUSHES: usize = 16;
+const RETRIES: u32 = 3;
+
+/// Starts the batcher; it returns when every [`Acks`] is dropped and all is flushed.
+pub(crate) fn start(shared: Arc<Shared>) -> (Acks, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(run(shared, rx));
+    (Acks { tx }, task)
+}
+
+async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckOp>) {
+    let interval = shared.options.ack_flush_interval;
+    let limit = Arc::new(Semaphore::new(MAX_FLUSHES));
+    let mut flushes = JoinSet::new();
+    let mut deletes: Vec<String> = Vec::with_capacity(10);
+    let mut changes: Vec<(String, i32)> = Vec::with_capacity(10);
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let op = match deadline {
+            None => rx.recv().await,
+            Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+                Ok(op) => op,
+                Err(_) => {
+                    flush_deletes(&shared, &limit, &mut flushes, &mut deletes).await;
+                    flush_changes(&shared, &limit, &mut flushes, &mut changes).await;
+                    deadline = None;
+                    continue;
+                }
+            },
+        };
+        let Some(op) = op else { break };
+        match op {
+            AckOp::Delete(h) => {
+                // A message released earlier in this window and then deleted: drop the release.
+                changes.retain(|(c, _)| *c != h);
+                if !deletes.contains(&h) {
+                    deletes.push(h);
+                }
+            }
+            AckOp::Visibility(h, secs) => {
+                if let Some(entry) = changes.iter_mut().find(|(c, _)| *c == h) {
+                    entry.1 = secs;
+                } else if !deletes.contains(&h) {
+                    changes.push((h, secs));
+                }
+            }
+        }
+        if deletes.len() >= 10 {
+            flush_deletes(&shared, &limit, &mut flushes, &mut deletes).await;
+        }
+        if changes.len() >= 10 {
+            flush_changes(&shared, &limit, &mut flushes, &mut changes).await;
+        }
+        deadline = if deletes.is_empty() && changes.is_empty() {
+            None
+        } else {
+            Some(deadline.unwrap_or_else(|| Instant::now() + interval))
+        };
+        while flushes.try_join_next().is_some() {}
+    }
+    flush_deletes(&shared, &limit, &mut flushes, &mut deletes).await;
+    flush_changes(&shared, &limit, &mut flushes, &mut changes).await;
+    while flushes.join_next().await.is_some() {}
+}
+
+async fn flush_deletes(
+    shared: &Arc<Shared>,
+    limit: &Arc<Semaphore>,
+    set: &mut JoinSet<()>,
+    buf: &mut Vec<String>,
+) {
+    if buf.is_empty() {
+        return;
+    }
+    let handles = std::mem::take(buf);
+    let Ok(permit) = limit.clone().acquire_owned().await else {
+        return;
+    };
+    let shared = shared.clone();
+    set.spawn(async move {
+        let _permit = permit;
+        delete_batch(&shared, handles).await;
+    });
+}
+
+async fn flush_changes(
+    shared: &Arc<Shared>,
+    limit: &Arc<Semaphore>,
+    set: &mut JoinSet<()>,
+    buf: &mut Vec<(String, i32)>,
+) {
+    if buf.is_empty() {
+        return;
+    }
+    let entries = std::mem::take(buf);
+    let Ok(permit) = limit.clone().acquire_owned().await else {
+        return;
+    };
+    let shared = shared.clone();
+    set.spawn(async move {
+        let _permit = permit;
+        change_batch(&shared, entries).await;
+    });
+}
+
+pub(crate) async fn report(
+    shared: &Shared,
+    operation: &'static str,
+    error: impl Into<crate::BoxError>,
+) {
+    let error: crate::BoxError = error.into();
+    tracing::warn!(queue = %shared.queue, operation, error = %error, "SQS call failed");
+    if shared.hooks.wants(EventKind::Error) {
+        let event = Event::Error(ConsumerError {
+            queue: shared.queue.clone(),
+            operation,
+            error: Arc::new(error),
+        });
+        shared.hooks.fire(event, &shared.hook_ctx).await;
+    }
+}
+
+async fn delete_batch(shared: &Shared, mut handles: Vec<String>) {
+    for attempt in 0..=RETRIES {
+        let entries: Vec<DeleteMessageBatchRequestEntry> = handles
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(h)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let result = shared
+            .client
+            .delete_message_batch()
+            .queue_url(&shared.url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let mut retry = Vec::new();
+                for f in out.failed() {
+                    let handle = f
+                        .id()
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| handles.get(i))
+                        .cloned();
+                    if !f.sender_fault() && attempt < RETRIES {
+                        retry.extend(handle);
+                    } else {
+                        report(
+                            shared,
+                            "DeleteMessageBatch",
+                            format!(
+                                "entry failed ({}): {}; the message may be delivered again",
+                                f.code(),
+                                f.message().unwrap_or("")
+                            ),
+                        )
+                        .await;
+                    }
+                }
+                if retry.is_empty() {
+                    return;
+                }
+                handles = retry;
+            }
+            Err(e) if attempt < RETRIES => {
+                tracing::debug!(queue = %shared.queue, error = %e, "DeleteMessageBatch failed; retrying");
+            }
+            Err(e) => {
+                report(
+                    shared,
+                    "DeleteMessageBatch",
+                    format!(
+                        "{} messages not deleted, they will be delivered again: {}",
+                        handles.len(),
+                        aws_sdk_sqs::error::DisplayErrorContext(&e)
+                    ),
+                )
+                .await;
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+    }
+}
+
+async fn change_batch(shared: &Shared, entries: Vec<(String, i32)>) {
+    let request: Vec<ChangeMessageVisibilityBatchRequestEntry> = entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (h, secs))| {
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(h)
+                .visibility_timeout(*secs)
+                .build()
+                .ok()
+        })
+        .collect();
+    let result = shared
+        .client
+        .change_message_visibility_batch()
+        .queue_url(&shared.url)
+        .set_entries(Some(request))
+        .send()
+        .await;
+    match result {
+        Ok(out) => {
+            for f in out.failed() {
+                report(
+                    shared,
+                    "ChangeMessageVisibilityBatch",
+                    format!("entry failed ({}): {}", f.code(), f.message().unwrap_or("")),
+                )
+                .await;
+            }
+        }
+        Err(e) => {
+            report(shared, "ChangeMessageVisibilityBatch", format!("{} visibility changes failed; those messages return after their visibility timeout: {}", entries.len(), aws_sdk_sqs::error::DisplayErrorContext(&e))).await;
+        }
+    }
+}

@@ -1,0 +1,526 @@
+//! Building a consumer: discovering and registering handlers, checking the configuration, and
+//! resolving queue URLs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::QueueAttributeName;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceExt as _};
+
+use super::status::{Counters, StatusHandle};
+use super::worker::Dispatch;
+use super::{Shared, SqsConsumer};
+use crate::error::{BoxError, BuildError};
+use crate::events::{EventKind, EventType, Hook, HookFn, Hooks, hook_fn};
+use crate::extract::{HookContext, MessageContext, Requirement};
+use crate::handler::{
+    BatchHandler, ErasedHandler, Handler, HandlerService, batch_fn, message_service,
+};
+use crate::options::QueueOptions;
+use crate::registry::{self, QueueRef};
+use crate::state::StateMap;
+
+type LayerFn = Arc<dyn Fn(HandlerService) -> HandlerService + Send + Sync>;
+
+struct HandlerEntry {
+    queue: String,
+    origin: String,
+    handler: ErasedHandler,
+    requirements: Vec<Requirement>,
+}
+
+struct HookEntry {
+    queue: String,
+    kind: EventKind,
+    origin: String,
+    hook: HookFn,
+    requirements: Vec<Requirement>,
+}
+
+/// Configures a consumer: queues and their options, state for `State<T>`, tower layers, and
+/// handlers registered explicitly beside the discovered ones.
+pub struct SqsConsumerBuilder {
+    client: Client,
+    queues: Vec<(String, QueueOptions)>,
+    state: StateMap,
+    layers: Vec<LayerFn>,
+    queue_layers: Vec<(String, LayerFn)>,
+    handlers: Vec<HandlerEntry>,
+    hooks: Vec<HookEntry>,
+    discover: bool,
+    only: Option<Vec<String>>,
+    shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for SqsConsumerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqsConsumerBuilder")
+            .field("queues", &self.queues)
+            .field("layers", &self.layers.len())
+            .field(
+                "handlers",
+                &self
+                    .handlers
+                    .iter()
+                    .map(|h| (&h.queue, &h.origin))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "hooks",
+                &self
+                    .hooks
+                    .iter()
+                    .map(|h| (&h.queue, h.kind, &h.origin))
+                    .collect::<Vec<_>>(),
+            )
+            .field("discover", &self.discover)
+            .field("only", &self.only)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+fn origin_of<T>() -> String {
+    std::any::type_name::<T>().to_owned()
+}
+
+impl SqsConsumerBuilder {
+    pub(crate) fn new(client: Client) -> Self {
+        Self {
+            client,
+            queues: Vec::new(),
+            state: StateMap::default(),
+            layers: Vec::new(),
+            queue_layers: Vec::new(),
+            handlers: Vec::new(),
+            hooks: Vec::new(),
+            discover: true,
+            only: None,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Options for one queue. A queue that has a handler but no options is consumed with
+    /// [`QueueOptions::default`].
+    pub fn queue(mut self, name: impl Into<String>, options: QueueOptions) -> Self {
+        let name = name.into();
+        self.queues.retain(|(n, _)| *n != name);
+        self.queues.push((name, options));
+        self
+    }
+
+    /// A value handlers and hooks take as `State<T>` (one per type; a second replaces it).
+    pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Wraps every message handler in a tower layer. Layers added first are outermost.
+    /// Readiness is respected: the consumer waits for the service to be ready before it
+    /// receives, so a concurrency-limit layer throttles polling.
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<HandlerService> + Send + Sync + 'static,
+        L::Service: Service<MessageContext, Response = ()> + Clone + Send + Sync + 'static,
+        <L::Service as Service<MessageContext>>::Error: Into<BoxError>,
+        <L::Service as Service<MessageContext>>::Future: Send + 'static,
+    {
+        self.layers.push(layer_fn(layer));
+        self
+    }
+
+    /// Wraps one queue's message handler in a tower layer, inside the global layers.
+    pub fn queue_layer<L>(mut self, queue: impl Into<String>, layer: L) -> Self
+    where
+        L: Layer<HandlerService> + Send + Sync + 'static,
+        L::Service: Service<MessageContext, Response = ()> + Clone + Send + Sync + 'static,
+        <L::Service as Service<MessageContext>>::Error: Into<BoxError>,
+        <L::Service as Service<MessageContext>>::Future: Send + 'static,
+    {
+        self.queue_layers.push((queue.into(), layer_fn(layer)));
+        self
+    }
+
+    /// Registers a message handler explicitly (beside `#[sqs_message_handler]`).
+    pub fn handler<H: Handler<T>, T>(mut self, queue: impl Into<String>, handler: H) -> Self {
+        self.handlers.push(HandlerEntry {
+            queue: queue.into(),
+            origin: origin_of::<H>(),
+            handler: ErasedHandler::Message(message_service(handler)),
+            requirements: H::requirements(),
+        });
+        self
+    }
+
+    /// Registers a batch handler explicitly (beside `#[sqs_message_handler("queue", batch)]`).
+    pub fn batch_handler<H: BatchHandler<T>, T>(
+        mut self,
+        queue: impl Into<String>,
+        handler: H,
+    ) -> Self {
+        self.handlers.push(HandlerEntry {
+            queue: queue.into(),
+            origin: origin_of::<H>(),
+            handler: ErasedHandler::Batch(batch_fn(handler)),
+            requirements: H::requirements(),
+        });
+        self
+    }
+
+    /// Registers an event hook explicitly; the event type is the hook's first argument.
+    pub fn hook<E: EventType, T, H: Hook<E, T>>(
+        mut self,
+        queue: impl Into<String>,
+        hook: H,
+    ) -> Self {
+        self.hooks.push(HookEntry {
+            queue: queue.into(),
+            kind: E::KIND,
+            origin: origin_of::<H>(),
+            hook: hook_fn::<E, T, H>(hook),
+            requirements: H::requirements(),
+        });
+        self
+    }
+
+    /// Whether handlers declared with the attributes are discovered (default true). Off, only
+    /// explicit registrations count.
+    pub fn discover(mut self, on: bool) -> Self {
+        self.discover = on;
+        self
+    }
+
+    /// Keeps only discovered handlers and hooks of these queues (for a process that consumes
+    /// some of the queues its binary has handlers for).
+    pub fn only_queues<I, S>(mut self, queues: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.only = Some(queues.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// How long shutdown waits for running handlers before cancelling them and releasing their
+    /// messages (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    fn keep(&self, queue: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|q| q == queue))
+    }
+
+    /// Resolves a discovered queue; `Ok(None)` when filtered out.
+    fn resolve(&self, queue: &QueueRef, origin: &str) -> Result<Option<String>, BuildError> {
+        match queue.resolve() {
+            Ok(name) => Ok(self.keep(&name).then_some(name)),
+            Err(_) if self.only.is_some() => Ok(None),
+            Err(var) => Err(BuildError::EnvVarMissing {
+                var: var.to_owned(),
+                used_by: origin.to_owned(),
+            }),
+        }
+    }
+
+    /// Checks the configuration, resolves queue URLs and visibility timeouts, and returns a
+    /// consumer ready to run.
+    ///
+    /// # Errors
+    /// A [`BuildError`] naming what is wrong: a missing queue, an unset environment variable, a
+    /// queue with no handler or two, a `State<T>` without a value, an invalid option, or an SQS
+    /// call that failed.
+    pub async fn build(mut self) -> Result<SqsConsumer, BuildError> {
+        let mut handlers = std::mem::take(&mut self.handlers);
+        let mut hooks = std::mem::take(&mut self.hooks);
+        if self.discover {
+            for reg in registry::handlers() {
+                let origin = reg.origin.to_string();
+                if let Some(queue) = self.resolve(&reg.queue, &origin)? {
+                    let (handler, requirements) = (reg.make)();
+                    handlers.push(HandlerEntry {
+                        queue,
+                        origin,
+                        handler,
+                        requirements,
+                    });
+                }
+            }
+            for reg in registry::hooks() {
+                let origin = reg.origin.to_string();
+                if let Some(queue) = self.resolve(&reg.queue, &origin)? {
+                    let (hook, requirements) = (reg.make)();
+                    hooks.push(HookEntry {
+                        queue,
+                        kind: reg.event,
+                        origin,
+                        hook: hook.0,
+                        requirements,
+                    });
+                }
+            }
+        }
+
+        let mut by_queue: BTreeMap<String, HandlerEntry> = BTreeMap::new();
+        for h in handlers {
+            if h.queue.trim().is_empty() {
+                return Err(BuildError::InvalidOption {
+                    queue: h.queue,
+                    message: format!("{} names an empty queue", h.origin),
+                });
+            }
+            if let Some(first) = by_queue.get(&h.queue) {
+                return Err(BuildError::DuplicateHandler {
+                    queue: h.queue.clone(),
+                    first: first.origin.clone(),
+                    second: h.origin,
+                });
+            }
+            by_queue.insert(h.queue.clone(), h);
+        }
+        for (queue, options) in &self.queues {
+            if !by_queue.contains_key(queue) {
+                return Err(BuildError::NoHandler {
+                    queue: queue.clone(),
+                });
+            }
+            options
+                .validate()
+                .map_err(|message| BuildError::InvalidOption {
+                    queue: queue.clone(),
+                    message,
+                })?;
+        }
+        let mut hooks_by_queue: HashMap<String, Vec<HookEntry>> = HashMap::new();
+        for h in hooks {
+            if !by_queue.contains_key(&h.queue) {
+                tracing::warn!(queue = %h.queue, hook = %h.origin, "event hook for a queue with no message handler: it will never fire");
+                continue;
+            }
+            hooks_by_queue.entry(h.queue.clone()).or_default().push(h);
+        }
+        let needs = by_queue
+            .values()
+            .map(|h| (&h.origin, &h.requirements))
+            .chain(
+                hooks_by_queue
+                    .values()
+                    .flatten()
+                    .map(|h| (&h.origin, &h.requirements)),
+            );
+        for (origin, reqs) in needs {
+            if let Some(r) = reqs.iter().find(|r| !self.state.contains(r.type_id)) {
+                return Err(BuildError::MissingState {
+                    handler: origin.clone(),
+                    type_name: r.type_name,
+                });
+            }
+        }
+
+        let state = Arc::new(std::mem::take(&mut self.state));
+        let mut options: HashMap<String, QueueOptions> = self.queues.drain(..).collect();
+        let resolutions = by_queue.keys().map(|queue| {
+            let opts = options.remove(queue).unwrap_or_default();
+            let used_by = used_by(queue, &by_queue, &hooks_by_queue);
+            let client = self.client.clone();
+            let queue = queue.clone();
+            async move {
+                let resolved = resolve_queue(&client, &queue, &opts, &used_by).await?;
+                let forward = match &opts.forward_non_retryable_to {
+                    Some(name) => {
+                        let url = queue_url(
+                            &client,
+                            name,
+                            &format!("forward_non_retryable_to of queue {queue:?}"),
+                        )
+                        .await?;
+                        Some((name.clone(), url))
+                    }
+                    None => None,
+                };
+                Ok::<_, BuildError>((queue, opts, resolved, forward))
+            }
+        });
+        let resolved = futures_util::future::try_join_all(resolutions).await?;
+
+        let mut queues = Vec::new();
+        let mut status = Vec::new();
+        for (queue, opts, (url, visibility), forward) in resolved {
+            let Some(entry) = by_queue.remove(&queue) else {
+                continue;
+            };
+            let dispatch = match entry.handler {
+                ErasedHandler::Message(svc) => {
+                    let mut svc = svc;
+                    for (q, layer) in self.queue_layers.iter().rev() {
+                        if *q == queue {
+                            svc = layer(svc);
+                        }
+                    }
+                    for layer in self.layers.iter().rev() {
+                        svc = layer(svc);
+                    }
+                    Dispatch::Message(svc)
+                }
+                ErasedHandler::Batch(f) => Dispatch::Batch(f),
+            };
+            let name: Arc<str> = Arc::from(queue.as_str());
+            let mut queue_hooks = Hooks::default();
+            for h in hooks_by_queue.remove(&queue).unwrap_or_default() {
+                queue_hooks.push(h.kind, h.origin, h.hook);
+            }
+            let counters = Arc::new(Counters::default());
+            status.push((queue.clone(), counters.clone()));
+            tracing::info!(
+                queue = %queue,
+                handler = %entry.origin,
+                hooks = ?queue_hooks,
+                concurrency = opts.concurrency,
+                visibility = ?visibility,
+                "queue registered"
+            );
+            queues.push((
+                Arc::new(Shared {
+                    fifo: queue.ends_with(".fifo"),
+                    queue: name.clone(),
+                    url,
+                    client: self.client.clone(),
+                    options: opts,
+                    visibility,
+                    hooks: queue_hooks,
+                    hook_ctx: HookContext {
+                        queue: name,
+                        state: state.clone(),
+                    },
+                    state: state.clone(),
+                    counters,
+                    forward,
+                }),
+                dispatch,
+            ));
+        }
+        if queues.is_empty() {
+            tracing::warn!("no message handler registered: the consumer has nothing to poll");
+        }
+        Ok(SqsConsumer {
+            queues,
+            status: StatusHandle {
+                queues: Arc::new(status),
+            },
+            shutdown_timeout: self.shutdown_timeout,
+        })
+    }
+}
+
+fn layer_fn<L>(layer: L) -> LayerFn
+where
+    L: Layer<HandlerService> + Send + Sync + 'static,
+    L::Service: Service<MessageContext, Response = ()> + Clone + Send + Sync + 'static,
+    <L::Service as Service<MessageContext>>::Error: Into<BoxError>,
+    <L::Service as Service<MessageContext>>::Future: Send + 'static,
+{
+    Arc::new(move |svc| BoxCloneSyncService::new(layer.layer(svc).map_err(Into::into)))
+}
+
+fn used_by(
+    queue: &str,
+    handlers: &BTreeMap<String, HandlerEntry>,
+    hooks: &HashMap<String, Vec<HookEntry>>,
+) -> String {
+    handlers
+        .get(queue)
+        .map(|h| format!("handler {}", h.origin))
+        .into_iter()
+        .chain(
+            hooks
+                .get(queue)
+                .into_iter()
+                .flatten()
+                .map(|h| format!("hook {}", h.origin)),
+        )
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn queue_url(client: &Client, queue: &str, used_by: &str) -> Result<String, BuildError> {
+    match client.get_queue_url().queue_name(queue).send().await {
+        Ok(out) => out.queue_url.ok_or_else(|| BuildError::Sqs {
+            operation: "GetQueueUrl",
+            queue: queue.to_owned(),
+            source: "the response had no QueueUrl".into(),
+        }),
+        Err(e) => {
+            let service = e.as_service_error();
+            if service.is_some_and(|s| s.is_queue_does_not_exist()) {
+                Err(BuildError::QueueNotFound {
+                    queue: queue.to_owned(),
+                    used_by: used_by.to_owned(),
+                })
+            } else {
+                Err(BuildError::Sqs {
+                    operation: "GetQueueUrl",
+                    queue: queue.to_owned(),
+                    source: aws_sdk_sqs::error::DisplayErrorContext(&e)
+                        .to_string()
+                        .into(),
+                })
+            }
+        }
+    }
+}
+
+/// The queue's URL and the visibility timeout the heartbeat maintains.
+async fn resolve_queue(
+    client: &Client,
+    queue: &str,
+    opts: &QueueOptions,
+    used_by: &str,
+) -> Result<(String, Duration), BuildError> {
+    let url = match &opts.queue_url {
+        Some(u) => u.clone(),
+        None => queue_url(client, queue, used_by).await?,
+    };
+    let visibility = match opts.visibility_timeout {
+        Some(v) => v,
+        None => {
+            let out = client
+                .get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(QueueAttributeName::VisibilityTimeout)
+                .send()
+                .await
+                .map_err(|e| {
+                    let not_found = e
+                        .as_service_error()
+                        .is_some_and(|s| s.is_queue_does_not_exist());
+                    if not_found {
+                        BuildError::QueueNotFound {
+                            queue: queue.to_owned(),
+                            used_by: used_by.to_owned(),
+                        }
+                    } else {
+                        BuildError::Sqs {
+                            operation: "GetQueueAttributes",
+                            queue: queue.to_owned(),
+                            source: aws_sdk_sqs::error::DisplayErrorContext(&e)
+                                .to_string()
+                                .into(),
+                        }
+                    }
+                })?;
+            let secs = out
+                .attributes()
+                .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(30);
+            Duration::from_secs(secs)
+        }
+    };
+    Ok((url, visibility))
+}

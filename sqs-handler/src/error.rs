@@ -1,0 +1,176 @@
+//! Errors: configuration faults found by [`SqsConsumerBuilder::build`](crate::SqsConsumerBuilder::build),
+//! and the marker for handler errors that must not be retried.
+
+use std::fmt;
+
+/// A boxed error, as handlers, hooks and layers report them.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a consumer could not be built. Every variant names the queue, handler, type or
+/// environment variable at fault and says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A queue named by a handler or configuration does not exist.
+    #[error("queue {queue:?} does not exist (used by {used_by}): create it, or fix the name")]
+    QueueNotFound {
+        /// The queue name.
+        queue: String,
+        /// The handlers and hooks that name it.
+        used_by: String,
+    },
+    /// An environment variable that names a queue is not set.
+    #[error(
+        "environment variable {var} is not set; {used_by} takes its queue name from it: set it to the queue's name"
+    )]
+    EnvVarMissing {
+        /// The variable.
+        var: String,
+        /// The handler or hook that reads it.
+        used_by: String,
+    },
+    /// A queue configured with `.queue(..)` has no message handler.
+    #[error(
+        "queue {queue:?} is configured but has no message handler: add #[sqs_message_handler(\"{queue}\")] or .handler(\"{queue}\", f)"
+    )]
+    NoHandler {
+        /// The queue name.
+        queue: String,
+    },
+    /// Two message handlers for one queue.
+    #[error("queue {queue:?} has two message handlers, {first} and {second}: keep one")]
+    DuplicateHandler {
+        /// The queue name.
+        queue: String,
+        /// The first handler.
+        first: String,
+        /// The second handler.
+        second: String,
+    },
+    /// A handler or hook extracts `State<T>` but no `T` was given with `.state(..)`.
+    #[error(
+        "{handler} takes State<{type_name}> but no {type_name} was given: call .state(value) on the builder"
+    )]
+    MissingState {
+        /// The handler or hook.
+        handler: String,
+        /// The state type.
+        type_name: &'static str,
+    },
+    /// An option has a value SQS does not accept.
+    #[error("queue {queue:?}: {message}")]
+    InvalidOption {
+        /// The queue name.
+        queue: String,
+        /// What is wrong and the allowed range.
+        message: String,
+    },
+    /// An SQS call made while building failed (endpoint, credentials, permissions).
+    #[error(
+        "{operation} for queue {queue:?} failed: {source}; check AWS_ENDPOINT_URL_SQS, the region and the credentials"
+    )]
+    Sqs {
+        /// The SQS operation.
+        operation: &'static str,
+        /// The queue name.
+        queue: String,
+        /// What the SDK reported.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Wraps an error to say it must not be retried: the message is deleted, or forwarded to the
+/// queue named by [`QueueOptions::forward_non_retryable_to`](crate::QueueOptions::forward_non_retryable_to).
+///
+/// ```
+/// use sqs_handler::{BoxError, NonRetryable};
+///
+/// fn parse(input: &str) -> Result<u32, BoxError> {
+///     input.parse().map_err(|e| NonRetryable::new(e).into())
+/// }
+/// assert!(parse("x").is_err());
+/// ```
+#[derive(Debug)]
+pub struct NonRetryable(pub BoxError);
+
+impl NonRetryable {
+    /// Wraps an error.
+    pub fn new(error: impl Into<BoxError>) -> Self {
+        Self(error.into())
+    }
+
+    /// True when `error`, or an error in its source chain, is a `NonRetryable`.
+    pub fn is_in(error: &(dyn std::error::Error + 'static)) -> bool {
+        let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(e) = current {
+            if e.is::<NonRetryable>() {
+                return true;
+            }
+            current = e.source();
+        }
+        false
+    }
+}
+
+impl fmt::Display for NonRetryable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "non-retryable: {}", self.0)
+    }
+}
+
+impl std::error::Error for NonRetryable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// A handler panicked; the panic was caught and the consumer went on.
+#[derive(Debug, thiserror::Error)]
+#[error("handler panicked: {message}")]
+pub struct HandlerPanicked {
+    /// The panic payload, when it was a string.
+    pub message: String,
+}
+
+/// An extractor could not build its value from the message (for example a body that is not
+/// the JSON the handler takes). The message is not deleted.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot extract {extractor} from message: {source}")]
+pub struct ExtractError {
+    /// The extractor's type.
+    pub extractor: &'static str,
+    /// Why.
+    #[source]
+    pub source: BoxError,
+}
+
+impl ExtractError {
+    /// An extraction failure of `extractor`.
+    pub fn new(extractor: &'static str, source: impl Into<BoxError>) -> Self {
+        Self {
+            extractor,
+            source: source.into(),
+        }
+    }
+}
+
+/// A handler ran longer than its queue's handler timeout and was cancelled.
+#[derive(Debug, thiserror::Error)]
+#[error("handler timed out after {0:?} and was cancelled")]
+pub struct HandlerTimedOut(pub std::time::Duration);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_retryable_is_found_in_the_source_chain() {
+        let inner: BoxError = NonRetryable::new("bad input").into();
+        assert!(NonRetryable::is_in(&*inner));
+        let outer = ExtractError::new("Json<T>", inner);
+        assert!(NonRetryable::is_in(&outer));
+        let plain = ExtractError::new("Json<T>", "other");
+        assert!(!NonRetryable::is_in(&plain));
+    }
+}

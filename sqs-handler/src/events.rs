@@ -1,0 +1,346 @@
+//! Consumer events and the hooks that observe them: the eight events of the NestJS library.
+//!
+//! | event (macro name) | type | fires |
+//! |---|---|---|
+//! | `processing_error` | [`ProcessingError`] | a handler returned an error, panicked, or an extractor failed |
+//! | `timeout_error` | [`TimeoutError`] | a handler ran past its timeout and was cancelled |
+//! | `error` | [`ConsumerError`] | an SQS call failed (receive, delete, visibility change) |
+//! | `message_received` | [`MessageReceived`] | before a message is handled |
+//! | `message_processed` | [`MessageProcessed`] | after a message was handled successfully |
+//! | `response_processed` | [`ResponseProcessed`] | after every message of one receive was handled |
+//! | `empty` | [`Empty`] | a receive returned no message |
+//! | `stopped` | [`Stopped`] | the queue's consumer has stopped |
+//!
+//! Hooks run in the consumer's task for the message or queue, awaited in registration order; a
+//! hook that fails or panics is logged and never stops the consumer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt as _;
+
+use crate::error::BoxError;
+use crate::extract::{FromHookContext, HookContext, Requirement};
+use crate::handler::{BoxFuture, IntoHandlerResult};
+use crate::message::SqsMessage;
+
+/// What the consumer did with a message that was not handled successfully.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessageAction {
+    /// Left in flight: SQS redelivers it when its visibility timeout ends.
+    LeftForRedelivery,
+    /// Made visible again after this delay (0: at once).
+    Released(Duration),
+    /// Deleted (a non-retryable error).
+    Deleted,
+    /// Sent to this queue, then deleted (a non-retryable error).
+    Forwarded(String),
+}
+
+/// Why a message failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The handler returned an error.
+    Handler,
+    /// The handler panicked.
+    Panic,
+    /// An extractor could not build an argument (for example, a body that is not valid JSON).
+    Extract,
+}
+
+/// `processing_error`: a message failed.
+#[derive(Debug, Clone)]
+pub struct ProcessingError {
+    /// The queue.
+    pub queue: Arc<str>,
+    /// The message.
+    pub message: SqsMessage,
+    /// What went wrong.
+    pub error: Arc<BoxError>,
+    /// Which kind of failure.
+    pub kind: FailureKind,
+    /// What the consumer did with the message.
+    pub action: MessageAction,
+}
+
+/// `timeout_error`: a handler ran past its timeout; its future was dropped.
+#[derive(Debug, Clone)]
+pub struct TimeoutError {
+    /// The queue.
+    pub queue: Arc<str>,
+    /// The message.
+    pub message: SqsMessage,
+    /// The timeout that was exceeded.
+    pub timeout: Duration,
+    /// What the consumer did with the message.
+    pub action: MessageAction,
+}
+
+/// `error`: an SQS call failed.
+#[derive(Debug, Clone)]
+pub struct ConsumerError {
+    /// The queue.
+    pub queue: Arc<str>,
+    /// The SQS operation (`ReceiveMessage`, `DeleteMessageBatch`, ...).
+    pub operation: &'static str,
+    /// What the SDK reported.
+    pub error: Arc<BoxError>,
+}
+
+/// `message_received`: a message is about to be handled.
+#[derive(Debug, Clone)]
+pub struct MessageReceived {
+    /// The queue.
+    pub queue: Arc<str>,
+    /// The message.
+    pub message: SqsMessage,
+}
+
+/// `message_processed`: a message was handled successfully and queued for deletion.
+#[derive(Debug, Clone)]
+pub struct MessageProcessed {
+    /// The queue.
+    pub queue: Arc<str>,
+    /// The message.
+    pub message: SqsMessage,
+}
+
+/// `response_processed`: every message of one receive was handled.
+#[derive(Debug, Clone)]
+pub struct ResponseProcessed {
+    /// The queue.
+    pub queue: Arc<str>,
+    /// How many messages the receive returned.
+    pub messages: usize,
+}
+
+/// `empty`: a receive returned no message.
+#[derive(Debug, Clone)]
+pub struct Empty {
+    /// The queue.
+    pub queue: Arc<str>,
+}
+
+/// `stopped`: the queue's consumer stopped.
+#[derive(Debug, Clone)]
+pub struct Stopped {
+    /// The queue.
+    pub queue: Arc<str>,
+}
+
+/// The kind of an event, as named in `#[sqs_consumer_event_handler("queue", kind)]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// [`ProcessingError`]
+    ProcessingError,
+    /// [`TimeoutError`]
+    TimeoutError,
+    /// [`ConsumerError`]
+    Error,
+    /// [`MessageReceived`]
+    MessageReceived,
+    /// [`MessageProcessed`]
+    MessageProcessed,
+    /// [`ResponseProcessed`]
+    ResponseProcessed,
+    /// [`Empty`]
+    Empty,
+    /// [`Stopped`]
+    Stopped,
+}
+
+/// Any event.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// [`ProcessingError`]
+    ProcessingError(ProcessingError),
+    /// [`TimeoutError`]
+    TimeoutError(TimeoutError),
+    /// [`ConsumerError`]
+    Error(ConsumerError),
+    /// [`MessageReceived`]
+    MessageReceived(MessageReceived),
+    /// [`MessageProcessed`]
+    MessageProcessed(MessageProcessed),
+    /// [`ResponseProcessed`]
+    ResponseProcessed(ResponseProcessed),
+    /// [`Empty`]
+    Empty(Empty),
+    /// [`Stopped`]
+    Stopped(Stopped),
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// An event type a hook can take as its first argument.
+pub trait EventType: sealed::Sealed + Clone + Send + Sync + 'static {
+    /// Its kind.
+    const KIND: EventKind;
+    /// Extracts this event from [`Event`].
+    fn from_event(event: &Event) -> Option<Self>;
+    /// Wraps it in [`Event`].
+    fn into_event(self) -> Event;
+}
+
+macro_rules! event_types {
+    ($($ty:ident),*) => {$(
+        impl sealed::Sealed for $ty {}
+        impl EventType for $ty {
+            const KIND: EventKind = EventKind::$ty;
+            fn from_event(event: &Event) -> Option<Self> {
+                match event {
+                    Event::$ty(e) => Some(e.clone()),
+                    _ => None,
+                }
+            }
+            fn into_event(self) -> Event {
+                Event::$ty(self)
+            }
+        }
+    )*};
+}
+event_types!(
+    ProcessingError,
+    TimeoutError,
+    MessageReceived,
+    MessageProcessed,
+    ResponseProcessed,
+    Empty,
+    Stopped
+);
+
+impl sealed::Sealed for ConsumerError {}
+impl EventType for ConsumerError {
+    const KIND: EventKind = EventKind::Error;
+    fn from_event(event: &Event) -> Option<Self> {
+        match event {
+            Event::Error(e) => Some(e.clone()),
+            _ => None,
+        }
+    }
+    fn into_event(self) -> Event {
+        Event::Error(self)
+    }
+}
+
+/// An async function that can observe events of type `E`: its first argument is the event,
+/// the others implement [`FromHookContext`]; it returns `()` or `Result<(), E>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event hook for this event",
+    note = "a hook is an async fn taking the event type first (ProcessingError, TimeoutError, ...), then extractors (State<T>, QueueName), and returning () or Result<(), E>"
+)]
+pub trait Hook<E, T>: Clone + Send + Sync + 'static {
+    /// Runs the hook.
+    fn call(self, event: E, ctx: HookContext) -> BoxFuture<Result<(), BoxError>>;
+
+    /// The state types its extractors need.
+    #[doc(hidden)]
+    fn requirements() -> Vec<Requirement>;
+}
+
+macro_rules! impl_hooks {
+    ($($ty:ident),*) => {
+        #[allow(non_snake_case, unused_variables)]
+        impl<F, Fut, R, E, $($ty,)*> Hook<E, ($($ty,)*)> for F
+        where
+            F: FnOnce(E, $($ty,)*) -> Fut + Clone + Send + Sync + 'static,
+            Fut: std::future::Future<Output = R> + Send + 'static,
+            R: IntoHandlerResult,
+            E: EventType,
+            $($ty: FromHookContext + Send + 'static,)*
+        {
+            fn call(self, event: E, ctx: HookContext) -> BoxFuture<Result<(), BoxError>> {
+                $(
+                    let $ty = match $ty::from_hook(&ctx) {
+                        Ok(v) => v,
+                        Err(e) => return Box::pin(std::future::ready(Err(e.into()))),
+                    };
+                )*
+                let fut = self(event, $($ty,)*);
+                Box::pin(async move { fut.await.into_handler_result() })
+            }
+
+            fn requirements() -> Vec<Requirement> {
+                let all: Vec<Option<Requirement>> = vec![$($ty::requirement(),)*];
+                all.into_iter().flatten().collect()
+            }
+        }
+    };
+}
+crate::handler::all_the_tuples!(impl_hooks);
+
+/// A hook with its types erased.
+pub(crate) type HookFn =
+    Arc<dyn Fn(&Event, HookContext) -> Option<BoxFuture<Result<(), BoxError>>> + Send + Sync>;
+
+/// Erases a hook for event type `E`.
+pub(crate) fn hook_fn<E: EventType, T, H: Hook<E, T>>(hook: H) -> HookFn {
+    Arc::new(move |event, ctx| E::from_event(event).map(|e| hook.clone().call(e, ctx)))
+}
+
+/// The hooks of one queue, by kind.
+#[derive(Clone, Default)]
+pub(crate) struct Hooks {
+    hooks: Vec<(EventKind, String, HookFn)>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.hooks.iter().map(|(k, n, _)| (k, n)))
+            .finish()
+    }
+}
+
+impl Hooks {
+    pub(crate) fn push(&mut self, kind: EventKind, name: String, f: HookFn) {
+        self.hooks.push((kind, name, f));
+    }
+
+    /// True when at least one hook observes `kind`; lets callers skip building the event.
+    pub(crate) fn wants(&self, kind: EventKind) -> bool {
+        self.hooks.iter().any(|(k, _, _)| *k == kind)
+    }
+
+    /// Runs every hook for the event, in order; failures and panics are logged.
+    pub(crate) async fn fire(&self, event: Event, ctx: &HookContext) {
+        for (_, name, f) in &self.hooks {
+            let call =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&event, ctx.clone())));
+            let fut = match call {
+                Ok(Some(fut)) => fut,
+                Ok(None) => continue,
+                Err(panic) => {
+                    tracing::error!(hook = %name, queue = %ctx.queue, panic = %panic_message(&panic), "event hook panicked");
+                    continue;
+                }
+            };
+            match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(hook = %name, queue = %ctx.queue, error = %e, "event hook failed");
+                }
+                Err(panic) => {
+                    tracing::error!(hook = %name, queue = %ctx.queue, panic = %panic_message(&panic), "event hook panicked");
+                }
+            }
+        }
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

@@ -1,0 +1,259 @@
+//! Per-queue options and the retry policy.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::BoxError;
+
+/// What happens to a message whose handler failed (returned an error, panicked, could not
+/// extract its arguments, or timed out).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RetryPolicy {
+    /// Leave it in flight: SQS redelivers it when its visibility timeout ends (the default,
+    /// and what the queue's RedrivePolicy counts).
+    #[default]
+    LeaveUntilVisibilityTimeout,
+    /// Make it visible again at once.
+    ReleaseImmediately,
+    /// Make it visible again after `initial * 2^(receive count - 1)`, at most `max`
+    /// (ChangeMessageVisibility; SQS caps it at 12 hours).
+    ExponentialBackoff {
+        /// The delay after the first receive.
+        initial: Duration,
+        /// The longest delay.
+        max: Duration,
+    },
+}
+
+impl RetryPolicy {
+    /// The visibility to set for a message received `receive_count` times; `None` leaves it.
+    pub fn delay_for(&self, receive_count: u32) -> Option<Duration> {
+        match self {
+            RetryPolicy::LeaveUntilVisibilityTimeout => None,
+            RetryPolicy::ReleaseImmediately => Some(Duration::ZERO),
+            RetryPolicy::ExponentialBackoff { initial, max } => {
+                let exp = receive_count.saturating_sub(1).min(31);
+                let delay = initial.saturating_mul(1u32 << exp);
+                Some(delay.min(*max).min(MAX_VISIBILITY))
+            }
+        }
+    }
+}
+
+/// SQS's longest visibility timeout.
+pub(crate) const MAX_VISIBILITY: Duration = Duration::from_secs(43_200);
+
+/// Decides whether an error is non-retryable, beside [`NonRetryable`](crate::NonRetryable).
+pub type NonRetryablePredicate = Arc<dyn Fn(&BoxError) -> bool + Send + Sync>;
+
+/// How one queue is consumed.
+///
+/// ```
+/// use std::time::Duration;
+/// use sqs_handler::{QueueOptions, RetryPolicy};
+///
+/// let options = QueueOptions::default()
+///     .concurrency(64)
+///     .handler_timeout(Duration::from_secs(60))
+///     .retry(RetryPolicy::ExponentialBackoff {
+///         initial: Duration::from_secs(2),
+///         max: Duration::from_secs(300),
+///     });
+/// ```
+#[derive(Clone)]
+pub struct QueueOptions {
+    pub(crate) concurrency: usize,
+    pub(crate) handler_timeout: Option<Duration>,
+    pub(crate) wait_time: Duration,
+    pub(crate) max_messages: i32,
+    pub(crate) visibility_timeout: Option<Duration>,
+    pub(crate) heartbeat: bool,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) forward_non_retryable_to: Option<String>,
+    pub(crate) non_retryable_if: Option<NonRetryablePredicate>,
+    pub(crate) queue_url: Option<String>,
+    pub(crate) ack_flush_interval: Duration,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 10,
+            handler_timeout: None,
+            wait_time: Duration::from_secs(20),
+            max_messages: 10,
+            visibility_timeout: None,
+            heartbeat: true,
+            retry: RetryPolicy::default(),
+            forward_non_retryable_to: None,
+            non_retryable_if: None,
+            queue_url: None,
+            ack_flush_interval: Duration::from_millis(10),
+        }
+    }
+}
+
+impl fmt::Debug for QueueOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueOptions")
+            .field("concurrency", &self.concurrency)
+            .field("handler_timeout", &self.handler_timeout)
+            .field("wait_time", &self.wait_time)
+            .field("max_messages", &self.max_messages)
+            .field("visibility_timeout", &self.visibility_timeout)
+            .field("heartbeat", &self.heartbeat)
+            .field("retry", &self.retry)
+            .field("forward_non_retryable_to", &self.forward_non_retryable_to)
+            .field("non_retryable_if", &self.non_retryable_if.is_some())
+            .field("queue_url", &self.queue_url)
+            .field("ack_flush_interval", &self.ack_flush_interval)
+            .finish()
+    }
+}
+
+impl QueueOptions {
+    /// How many messages are handled at once (default 10). The consumer never holds more
+    /// received messages than this, and receives again as soon as there is room.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    /// Cancels a handler that runs longer: its future is dropped, `timeout_error` fires, and
+    /// the retry policy applies. No timeout by default.
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.handler_timeout = Some(timeout);
+        self
+    }
+
+    /// Long-poll wait per receive, 0 to 20 seconds (default 20).
+    pub fn wait_time(mut self, wait: Duration) -> Self {
+        self.wait_time = wait;
+        self
+    }
+
+    /// At most this many messages per receive, 1 to 10 (default 10).
+    pub fn max_messages_per_receive(mut self, n: i32) -> Self {
+        self.max_messages = n;
+        self
+    }
+
+    /// The visibility timeout the heartbeat maintains. By default the queue's
+    /// `VisibilityTimeout` attribute, read when the consumer is built.
+    pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.visibility_timeout = Some(timeout);
+        self
+    }
+
+    /// Turns the visibility heartbeat on or off (on by default): while a handler runs past half
+    /// the visibility timeout, its message's visibility is extended.
+    pub fn heartbeat(mut self, on: bool) -> Self {
+        self.heartbeat = on;
+        self
+    }
+
+    /// What happens to a failed message (default: left for redelivery).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Sends messages whose handler failed with a non-retryable error to this queue (by name),
+    /// then deletes them. Without it they are deleted.
+    pub fn forward_non_retryable_to(mut self, queue: impl Into<String>) -> Self {
+        self.forward_non_retryable_to = Some(queue.into());
+        self
+    }
+
+    /// Treats errors for which `predicate` is true as non-retryable, beside
+    /// [`NonRetryable`](crate::NonRetryable).
+    pub fn non_retryable_if(
+        mut self,
+        predicate: impl Fn(&BoxError) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.non_retryable_if = Some(Arc::new(predicate));
+        self
+    }
+
+    /// Uses this queue URL instead of resolving it with GetQueueUrl.
+    pub fn queue_url(mut self, url: impl Into<String>) -> Self {
+        self.queue_url = Some(url.into());
+        self
+    }
+
+    /// How long a successful message's delete may wait to share a DeleteMessageBatch with
+    /// others (default 10 ms; a batch of 10 is sent at once).
+    pub fn ack_flush_interval(mut self, interval: Duration) -> Self {
+        self.ack_flush_interval = interval;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if !(1..=100_000).contains(&self.concurrency) {
+            return Err(format!(
+                "concurrency must be 1 to 100000, got {}",
+                self.concurrency
+            ));
+        }
+        if self.wait_time > Duration::from_secs(20) {
+            return Err(format!(
+                "wait_time must be at most 20 s, got {:?}",
+                self.wait_time
+            ));
+        }
+        if !(1..=10).contains(&self.max_messages) {
+            return Err(format!(
+                "max_messages_per_receive must be 1 to 10, got {}",
+                self.max_messages
+            ));
+        }
+        if self.handler_timeout.is_some_and(|t| t.is_zero()) {
+            return Err("handler_timeout must be more than zero".to_owned());
+        }
+        if self.visibility_timeout.is_some_and(|t| t > MAX_VISIBILITY) {
+            return Err("visibility_timeout must be at most 12 hours".to_owned());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_per_receive_and_caps() {
+        let p = RetryPolicy::ExponentialBackoff {
+            initial: Duration::from_secs(2),
+            max: Duration::from_secs(30),
+        };
+        let delays: Vec<u64> = (1..=6).map(|n| p.delay_for(n).unwrap().as_secs()).collect();
+        assert_eq!(delays, [2, 4, 8, 16, 30, 30]);
+        assert_eq!(p.delay_for(10_000).unwrap(), Duration::from_secs(30));
+        assert_eq!(RetryPolicy::default().delay_for(3), None);
+        assert_eq!(
+            RetryPolicy::ReleaseImmediately.delay_for(3),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn options_are_validated() {
+        assert!(QueueOptions::default().validate().is_ok());
+        assert!(QueueOptions::default().concurrency(0).validate().is_err());
+        assert!(
+            QueueOptions::default()
+                .wait_time(Duration::from_secs(21))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            QueueOptions::default()
+                .max_messages_per_receive(11)
+                .validate()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,446 @@
+//! Sending messages: one, or many auto-chunked into concurrent SendMessageBatch calls, with a
+//! report that keeps every success and names every failure.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use serde::Serialize;
+
+/// SQS's limit on a message and on the sum of a batch's messages.
+pub const MAX_BATCH_BYTES: usize = 1_048_576;
+
+/// Why a send could not be attempted at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProducerError {
+    /// The queue does not exist.
+    #[error("queue {queue:?} does not exist: create it, or fix the name")]
+    QueueNotFound {
+        /// The queue name.
+        queue: String,
+    },
+    /// The message could not be encoded as JSON.
+    #[error("cannot encode the message for queue {queue:?} as JSON: {source}")]
+    Encode {
+        /// The queue name.
+        queue: String,
+        /// The serializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A message SQS would refuse (too large, bad attribute).
+    #[error("message for queue {queue:?} refused before sending: {reason}")]
+    InvalidMessage {
+        /// The queue name.
+        queue: String,
+        /// Why.
+        reason: String,
+    },
+    /// The SQS call failed.
+    #[error("{operation} to queue {queue:?} failed: {message}")]
+    Sqs {
+        /// The operation.
+        operation: &'static str,
+        /// The queue name.
+        queue: String,
+        /// What the SDK reported.
+        message: String,
+    },
+}
+
+/// A message to send.
+///
+/// ```
+/// use std::time::Duration;
+/// use sqs_handler::OutgoingMessage;
+///
+/// let m = OutgoingMessage::new("hello")
+///     .group_id("customer-7")
+///     .deduplication_id("order-42")
+///     .string_attribute("source", "api");
+/// let delayed = OutgoingMessage::new("later").delay(Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutgoingMessage {
+    body: String,
+    group_id: Option<String>,
+    deduplication_id: Option<String>,
+    delay: Option<Duration>,
+    attributes: HashMap<String, MessageAttributeValue>,
+}
+
+impl OutgoingMessage {
+    /// A message with this body.
+    pub fn new(body: impl Into<String>) -> Self {
+        Self {
+            body: body.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A message whose body is `value` as JSON.
+    ///
+    /// # Errors
+    /// When `value` cannot be serialized.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::to_string(value).map(Self::new)
+    }
+
+    /// The FIFO message group.
+    pub fn group_id(mut self, id: impl Into<String>) -> Self {
+        self.group_id = Some(id.into());
+        self
+    }
+
+    /// The FIFO deduplication id.
+    pub fn deduplication_id(mut self, id: impl Into<String>) -> Self {
+        self.deduplication_id = Some(id.into());
+        self
+    }
+
+    /// Delivery delay, up to 15 minutes (standard queues).
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
+    /// A message attribute.
+    pub fn attribute(mut self, name: impl Into<String>, value: MessageAttributeValue) -> Self {
+        self.attributes.insert(name.into(), value);
+        self
+    }
+
+    /// A String message attribute.
+    pub fn string_attribute(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let value = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build();
+        match value {
+            Ok(v) => self.attribute(name, v),
+            Err(_) => self,
+        }
+    }
+
+    /// The body.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// The size SQS counts: body plus attribute names, types and values.
+    pub fn size(&self) -> usize {
+        self.body.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(k, v)| {
+                    k.len()
+                        + v.data_type().len()
+                        + v.string_value().map_or(0, str::len)
+                        + v.binary_value().map_or(0, |b| b.as_ref().len())
+                })
+                .sum::<usize>()
+    }
+
+    fn entry(&self, id: usize) -> Result<SendMessageBatchRequestEntry, String> {
+        SendMessageBatchRequestEntry::builder()
+            .id(id.to_string())
+            .message_body(&self.body)
+            .set_message_group_id(self.group_id.clone())
+            .set_message_deduplication_id(self.deduplication_id.clone())
+            .set_delay_seconds(self.delay.map(|d| d.as_secs().min(900) as i32))
+            .set_message_attributes((!self.attributes.is_empty()).then(|| self.attributes.clone()))
+            .build()
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A message that was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    /// Its position in the input.
+    pub index: usize,
+    /// The id SQS assigned.
+    pub message_id: String,
+    /// The FIFO sequence number.
+    pub sequence_number: Option<String>,
+}
+
+/// A message that was not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedMessage {
+    /// Its position in the input.
+    pub index: usize,
+    /// The error code (`InvalidParameterValue`, `TransportError`, ...).
+    pub code: String,
+    /// What went wrong.
+    pub message: String,
+    /// True when the message itself is at fault (resending it unchanged fails again).
+    pub sender_fault: bool,
+}
+
+/// The result of [`Producer::send_batch`]: every input message is in exactly one list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    /// The messages sent, by input position.
+    pub sent: Vec<SentMessage>,
+    /// The messages not sent, by input position.
+    pub failed: Vec<FailedMessage>,
+}
+
+impl BatchReport {
+    /// True when every message was sent.
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+/// Sends messages to queues by name (URLs are resolved once and cached).
+///
+/// ```no_run
+/// # async fn demo(config: &aws_config::SdkConfig) -> Result<(), sqs_handler::ProducerError> {
+/// use sqs_handler::{OutgoingMessage, Producer};
+///
+/// let producer = Producer::new(config);
+/// producer.send_json("jobs", &serde_json::json!({ "id": 1 })).await?;
+/// let report = producer
+///     .send_batch("jobs", (0..25).map(|i| OutgoingMessage::new(format!("job {i}"))))
+///     .await?;
+/// assert!(report.is_complete());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Producer {
+    client: Client,
+    urls: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl Producer {
+    /// A producer with a client from an AWS SDK configuration.
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self::with_client(Client::new(config))
+    }
+
+    /// A producer with an existing client.
+    pub fn with_client(client: Client) -> Self {
+        Self {
+            client,
+            urls: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The queue's URL (cached after the first lookup).
+    ///
+    /// # Errors
+    /// When the queue does not exist or the lookup fails.
+    pub async fn queue_url(&self, queue: &str) -> Result<String, ProducerError> {
+        if let Some(url) = self
+            .urls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(queue)
+        {
+            return Ok(url.clone());
+        }
+        let out = self
+            .client
+            .get_queue_url()
+            .queue_name(queue)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_queue_does_not_exist())
+                {
+                    ProducerError::QueueNotFound {
+                        queue: queue.to_owned(),
+                    }
+                } else {
+                    ProducerError::Sqs {
+                        operation: "GetQueueUrl",
+                        queue: queue.to_owned(),
+                        message: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+                    }
+                }
+            })?;
+        let url = out.queue_url.unwrap_or_default();
+        self.urls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(queue.to_owned(), url.clone());
+        Ok(url)
+    }
+
+    /// Sends one message; returns its message id.
+    ///
+    /// # Errors
+    /// When the queue does not exist or SQS refuses the message.
+    pub async fn send(
+        &self,
+        queue: &str,
+        message: OutgoingMessage,
+    ) -> Result<String, ProducerError> {
+        let report = self.send_batch(queue, [message]).await?;
+        match (
+            report.sent.into_iter().next(),
+            report.failed.into_iter().next(),
+        ) {
+            (Some(sent), _) => Ok(sent.message_id),
+            (None, Some(f)) if f.sender_fault => Err(ProducerError::InvalidMessage {
+                queue: queue.to_owned(),
+                reason: format!("{}: {}", f.code, f.message),
+            }),
+            (None, Some(f)) => Err(ProducerError::Sqs {
+                operation: "SendMessageBatch",
+                queue: queue.to_owned(),
+                message: format!("{}: {}", f.code, f.message),
+            }),
+            (None, None) => Err(ProducerError::Sqs {
+                operation: "SendMessageBatch",
+                queue: queue.to_owned(),
+                message: "no result for the message".to_owned(),
+            }),
+        }
+    }
+
+    /// Sends `value` as a JSON message; returns its message id.
+    ///
+    /// # Errors
+    /// As [`Producer::send`], and when `value` cannot be serialized.
+    pub async fn send_json<T: Serialize + ?Sized>(
+        &self,
+        queue: &str,
+        value: &T,
+    ) -> Result<String, ProducerError> {
+        let message = OutgoingMessage::json(value).map_err(|source| ProducerError::Encode {
+            queue: queue.to_owned(),
+            source,
+        })?;
+        self.send(queue, message).await
+    }
+
+    /// Sends many messages in SendMessageBatch calls of at most 10 entries and 1 MiB, sent
+    /// concurrently. The report lists each message as sent or failed, by input position.
+    ///
+    /// # Errors
+    /// Only when the queue's URL cannot be resolved; per-message failures are in the report.
+    pub async fn send_batch(
+        &self,
+        queue: &str,
+        messages: impl IntoIterator<Item = OutgoingMessage>,
+    ) -> Result<BatchReport, ProducerError> {
+        let url = self.queue_url(queue).await?;
+        let mut report = BatchReport::default();
+        let mut chunks: Vec<Vec<(usize, OutgoingMessage)>> = Vec::new();
+        let mut current: Vec<(usize, OutgoingMessage)> = Vec::new();
+        let mut bytes = 0;
+        for (index, m) in messages.into_iter().enumerate() {
+            let size = m.size();
+            if size > MAX_BATCH_BYTES {
+                report.failed.push(FailedMessage {
+                    index,
+                    code: "MessageTooLong".to_owned(),
+                    message: format!(
+                        "message is {size} bytes; SQS takes at most {MAX_BATCH_BYTES}"
+                    ),
+                    sender_fault: true,
+                });
+                continue;
+            }
+            if current.len() == 10 || bytes + size > MAX_BATCH_BYTES {
+                chunks.push(std::mem::take(&mut current));
+                bytes = 0;
+            }
+            bytes += size;
+            current.push((index, m));
+        }
+        if !current.is_empty() {
+            chunks.push(current);
+        }
+        let sends = chunks.into_iter().map(|chunk| self.send_chunk(&url, chunk));
+        for (sent, failed) in futures_util::future::join_all(sends).await {
+            report.sent.extend(sent);
+            report.failed.extend(failed);
+        }
+        report.sent.sort_by_key(|s| s.index);
+        report.failed.sort_by_key(|f| f.index);
+        Ok(report)
+    }
+
+    async fn send_chunk(
+        &self,
+        url: &str,
+        chunk: Vec<(usize, OutgoingMessage)>,
+    ) -> (Vec<SentMessage>, Vec<FailedMessage>) {
+        let mut failed = Vec::new();
+        let mut entries = Vec::with_capacity(chunk.len());
+        let mut built = Vec::with_capacity(chunk.len());
+        for (index, m) in &chunk {
+            match m.entry(*index) {
+                Ok(e) => {
+                    entries.push(e);
+                    built.push(*index);
+                }
+                Err(e) => failed.push(FailedMessage {
+                    index: *index,
+                    code: "InvalidMessage".to_owned(),
+                    message: e,
+                    sender_fault: true,
+                }),
+            }
+        }
+        if entries.is_empty() {
+            return (Vec::new(), failed);
+        }
+        let result = self
+            .client
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let sent = out
+                    .successful()
+                    .iter()
+                    .filter_map(|s| {
+                        Some(SentMessage {
+                            index: s.id().parse().ok()?,
+                            message_id: s.message_id().to_owned(),
+                            sequence_number: s.sequence_number().map(str::to_owned),
+                        })
+                    })
+                    .collect();
+                failed.extend(out.failed().iter().filter_map(|f| {
+                    Some(FailedMessage {
+                        index: f.id().parse().ok()?,
+                        code: f.code().to_owned(),
+                        message: f.message().unwrap_or("").to_owned(),
+                        sender_fault: f.sender_fault(),
+                    })
+                }));
+                (sent, failed)
+            }
+            Err(e) => {
+                let text = aws_sdk_sqs::error::DisplayErrorContext(&e).to_string();
+                let code = e
+                    .as_service_error()
+                    .and_then(|s| aws_sdk_sqs::error::ProvideErrorMetadata::code(s))
+                    .unwrap_or("TransportError")
+                    .to_owned();
+                let sender_fault = e.as_service_error().is_some();
+                failed.extend(built.iter().map(|index| FailedMessage {
+                    index: *index,
+                    code: code.clone(),
+                    message: text.clone(),
+                    sender_fault,
+                }));
+                (Vec::new(), failed)
+            }
+        }
+    }
+}
