@@ -210,6 +210,19 @@ fn arg_types(item: &ItemFn) -> Vec<&syn::Type> {
         .collect()
 }
 
+/// A check, spanned at the return type, that the output implements `bound`.
+fn return_check(item: &ItemFn, bound: TokenStream2) -> TokenStream2 {
+    match &item.sig.output {
+        syn::ReturnType::Default => TokenStream2::new(),
+        syn::ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
+            {
+                fn __sqs_handler_output<T: #bound>() {}
+                __sqs_handler_output::<#ty>();
+            }
+        },
+    }
+}
+
 /// The item unchanged plus the error: IDEs and the rest of the crate keep working.
 fn with_error(item: TokenStream2, error: syn::Error) -> TokenStream {
     let error = error.to_compile_error();
@@ -242,17 +255,20 @@ pub fn sqs_message_handler(attr: TokenStream, item: TokenStream) -> TokenStream 
     let name = &func.sig.ident;
     let name_str = name.to_string();
     let queue = args.queue.tokens();
-    let (trait_path, erase) = if args.batch {
+    let (trait_path, erase, output) = if args.batch {
         (
             quote!(::sqs_handler::__private::FromBatch),
             quote!(::sqs_handler::__private::batch_handler),
+            quote!(::sqs_handler::IntoBatchResult),
         )
     } else {
         (
             quote!(::sqs_handler::__private::FromMessage),
             quote!(::sqs_handler::__private::message_handler),
+            quote!(::sqs_handler::IntoHandlerResult),
         )
     };
+    let output_check = return_check(&func, output);
     let checks = arg_types(&func).into_iter().map(|ty| {
         quote_spanned! {ty.span()=>
             {
@@ -268,6 +284,7 @@ pub fn sqs_message_handler(attr: TokenStream, item: TokenStream) -> TokenStream 
             #[allow(dead_code)]
             fn __sqs_handler_check_arguments() {
                 #(#checks)*
+                #output_check
             }
             ::sqs_handler::__private::inventory::submit! {
                 ::sqs_handler::__private::HandlerRegistration {
@@ -328,6 +345,7 @@ pub fn sqs_consumer_event_handler(attr: TokenStream, item: TokenStream) -> Token
             __sqs_handler_event::<#first>();
         }
     };
+    let output_check = return_check(&func, quote!(::sqs_handler::IntoHandlerResult));
     let checks = rest.iter().map(|ty| {
         quote_spanned! {ty.span()=>
             {
@@ -344,6 +362,7 @@ pub fn sqs_consumer_event_handler(attr: TokenStream, item: TokenStream) -> Token
             fn __sqs_handler_check_arguments() {
                 #first_check
                 #(#checks)*
+                #output_check
             }
             ::sqs_handler::__private::inventory::submit! {
                 ::sqs_handler::__private::HookRegistration {

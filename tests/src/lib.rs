@@ -102,6 +102,67 @@ impl Endpoint {
     }
 }
 
+/// A consumer running in the background, stopped by [`Running::stop`].
+#[derive(Debug)]
+pub struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), sqs_handler::RunError>>,
+    /// The consumer's status.
+    pub status: sqs_handler::StatusHandle,
+}
+
+impl Running {
+    /// Starts `consumer` in a task.
+    pub fn start(consumer: sqs_handler::SqsConsumer) -> Self {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let status = consumer.status();
+        let task = tokio::spawn(consumer.run_until(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            stop: Some(tx),
+            task,
+            status,
+        }
+    }
+
+    /// Signals shutdown and waits until `run_until` returns.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task)
+            .await
+            .expect("consumer task")
+            .expect("consumer ran without error");
+    }
+}
+
+/// The numbers of visible, in-flight and delayed messages of a queue.
+pub async fn queue_counts(client: &Client, url: &str) -> (u64, u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    let get = |n: A| {
+        out.attributes()
+            .and_then(|a| a.get(&n))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    (
+        get(A::ApproximateNumberOfMessages),
+        get(A::ApproximateNumberOfMessagesNotVisible),
+        get(A::ApproximateNumberOfMessagesDelayed),
+    )
+}
+
 fn unique_prefix() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

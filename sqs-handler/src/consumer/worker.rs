@@ -27,6 +27,9 @@ use crate::extract::{BatchContext, MessageContext};
 use crate::handler::{BatchFn, HandlerService};
 use crate::message::SqsMessage;
 
+/// How long shutdown waits for a receive in flight to answer before cutting it.
+const RECEIVE_GRACE: Duration = Duration::from_millis(500);
+
 /// How a queue's messages are handled.
 #[derive(Clone)]
 pub(crate) enum Dispatch {
@@ -217,10 +220,20 @@ impl Worker {
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .message_attribute_names("All")
                 .send();
+            tokio::pin!(receive);
             let result = tokio::select! {
                 biased;
-                r = receive => r,
-                _ = shutdown.cancelled() => break,
+                r = &mut receive => r,
+                _ = shutdown.cancelled() => {
+                    // A receive that already took messages answers within milliseconds; one
+                    // still long-polling an empty queue holds none. Wait briefly for the
+                    // former and release what it returns, so nothing stays invisible; then cut.
+                    match tokio::time::timeout(RECEIVE_GRACE, &mut receive).await {
+                        Ok(Ok(out)) => out.messages.unwrap_or_default().iter().filter_map(|m| m.receipt_handle()).for_each(|h| self.acks.change_visibility(h, Duration::ZERO)),
+                        Ok(Err(_)) | Err(_) => {}
+                    }
+                    break;
+                }
             };
             let messages = match result {
                 Ok(out) => {

@@ -1,0 +1,6 @@
+#[sqs_handler::sqs_message_handler("jobs")]
+async fn handle() -> u32 {
+    7
+}
+
+fn main() {}
