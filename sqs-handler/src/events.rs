@@ -344,3 +344,67 @@ pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         "non-string panic payload".to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::extract::State;
+    use crate::state::StateMap;
+
+    #[tokio::test]
+    async fn failing_and_panicking_hooks_do_not_stop_the_others() {
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let mut state = StateMap::default();
+        state.insert(seen.clone());
+        let ctx = HookContext {
+            queue: Arc::from("jobs"),
+            state: Arc::new(state),
+        };
+        let mut hooks = Hooks::default();
+        hooks.push(
+            EventKind::Empty,
+            "fails".into(),
+            hook_fn(|_: Empty| async { Err::<(), BoxError>("no".into()) }),
+        );
+        hooks.push(
+            EventKind::Empty,
+            "panics".into(),
+            hook_fn(|e: Empty| async move {
+                if !e.queue.is_empty() {
+                    panic!("hook bug");
+                }
+            }),
+        );
+        hooks.push(
+            EventKind::Stopped,
+            "other event".into(),
+            hook_fn(
+                |_: Stopped, State(s): State<Arc<Mutex<Vec<String>>>>| async move {
+                    s.lock().unwrap().push("stopped".into());
+                },
+            ),
+        );
+        hooks.push(
+            EventKind::Empty,
+            "records".into(),
+            hook_fn(
+                |e: Empty, State(s): State<Arc<Mutex<Vec<String>>>>| async move {
+                    s.lock().unwrap().push(format!("empty {}", e.queue));
+                },
+            ),
+        );
+        assert!(hooks.wants(EventKind::Empty));
+        assert!(!hooks.wants(EventKind::TimeoutError));
+        hooks
+            .fire(
+                Event::Empty(Empty {
+                    queue: Arc::from("jobs"),
+                }),
+                &ctx,
+            )
+            .await;
+        assert_eq!(*seen.lock().unwrap(), ["empty jobs"]);
+    }
+}

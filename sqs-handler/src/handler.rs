@@ -253,3 +253,122 @@ pub(crate) fn message_service<H: Handler<T>, T>(handler: H) -> HandlerService {
 pub(crate) fn batch_fn<H: BatchHandler<T>, T>(handler: H) -> BatchFn {
     Arc::new(move |ctx| handler.clone().call(ctx))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::error::ExtractError;
+    use crate::extract::{Json, ReceiveCount, State};
+    use crate::state::StateMap;
+
+    fn ctx(body: &str, state: StateMap) -> MessageContext {
+        let message = Message::builder()
+            .message_id("m-1")
+            .receipt_handle("r-1")
+            .body(body)
+            .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "3")
+            .build();
+        MessageContext {
+            message: SqsMessage::new(message),
+            queue: Arc::from("jobs"),
+            state: Arc::new(state),
+        }
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Job {
+        n: u32,
+    }
+
+    #[derive(Clone, Default)]
+    struct Seen(Arc<Mutex<Vec<u32>>>);
+
+    async fn record(
+        Json(job): Json<Job>,
+        ReceiveCount(c): ReceiveCount,
+        State(seen): State<Seen>,
+    ) -> Result<(), BoxError> {
+        if job.n == 0 {
+            return Err("zero is refused".into());
+        }
+        seen.0.lock().unwrap().push(job.n * 10 + c);
+        Ok(())
+    }
+
+    fn state(seen: &Seen) -> StateMap {
+        let mut s = StateMap::default();
+        s.insert(seen.clone());
+        s
+    }
+
+    #[tokio::test]
+    async fn extractors_feed_the_handler() {
+        let seen = Seen::default();
+        message_service(record)
+            .oneshot(ctx(r#"{"n":4}"#, state(&seen)))
+            .await
+            .unwrap();
+        assert_eq!(*seen.0.lock().unwrap(), [43]);
+    }
+
+    #[tokio::test]
+    async fn handler_errors_come_back_unchanged() {
+        let seen = Seen::default();
+        let err = message_service(record)
+            .oneshot(ctx(r#"{"n":0}"#, state(&seen)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "zero is refused");
+        assert!(seen.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_bad_body_is_an_extract_error_and_the_handler_does_not_run() {
+        let seen = Seen::default();
+        let err = message_service(record)
+            .oneshot(ctx("not json", state(&seen)))
+            .await
+            .unwrap_err();
+        let extract = err.downcast_ref::<ExtractError>().expect("an ExtractError");
+        assert!(extract.extractor.contains("Json<"), "{}", extract.extractor);
+        assert!(seen.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn missing_state_names_the_type() {
+        let err = message_service(record)
+            .oneshot(ctx(r#"{"n":1}"#, StateMap::default()))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("Seen"), "{err}");
+        fn requirements<H: Handler<T>, T>(_: &H) -> Vec<Requirement> {
+            H::requirements()
+        }
+        let names: Vec<&str> = requirements(&record).iter().map(|r| r.type_name).collect();
+        assert_eq!(names.len(), 1, "only State<Seen> needs state");
+        assert!(names[0].ends_with("Seen"), "{names:?}");
+    }
+
+    #[tokio::test]
+    async fn batch_results_name_the_failed_messages() {
+        let ctx = BatchContext {
+            messages: vec![ctx("a", StateMap::default()).message],
+            queue: Arc::from("jobs"),
+            state: Arc::new(StateMap::default()),
+        };
+        let f = batch_fn(
+            |crate::extract::Batch(ms): crate::extract::Batch| async move {
+                ms.iter()
+                    .fold(BatchOutcome::all_ok(), |o, m| o.fail(m, "no"))
+            },
+        );
+        let outcome = f(ctx).await.unwrap();
+        assert_eq!(outcome.failures(), 1);
+        assert!(outcome.failed.contains_key("m-1"));
+    }
+}

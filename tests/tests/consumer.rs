@@ -590,13 +590,13 @@ conformance!(hooks_fire_with_what_happened, |ep: Endpoint| async move {
             .hook(
                 &q,
                 |e: MessageReceived, State(log): State<Log>| async move {
-                    log.event(format!("received {}", e.message.body()))
+                    log.event(format!("received {}", e.message.body()));
                 },
             )
             .hook(
                 &q,
                 |e: MessageProcessed, State(log): State<Log>| async move {
-                    log.event(format!("processed {}", e.message.body()))
+                    log.event(format!("processed {}", e.message.body()));
                 },
             )
             .hook(
@@ -622,11 +622,11 @@ conformance!(hooks_fire_with_what_happened, |ep: Endpoint| async move {
             .hook(
                 &q,
                 |e: ResponseProcessed, State(log): State<Log>| async move {
-                    log.event(format!("response {}", e.messages))
+                    log.event(format!("response {}", e.messages));
                 },
             )
             .hook(&q, |_: Stopped, State(log): State<Log>| async move {
-                log.event("stopped".into())
+                log.event("stopped".into());
             })
             .state(log.clone())
             .build()
@@ -808,7 +808,7 @@ async fn backoff_policy_sets_visibility_by_receive_count() {
             .hook(
                 ep.name("backoff"),
                 |e: ProcessingError, State(log): State<Log>| async move {
-                    log.event(format!("{:?}", e.action))
+                    log.event(format!("{:?}", e.action));
                 },
             )
             .state(log.clone())
@@ -860,7 +860,7 @@ async fn batch_handler_reports_partial_success() {
             .hook(
                 ep.name("batch"),
                 |e: ProcessingError, State(log): State<Log>| async move {
-                    log.event(e.message.body().to_owned())
+                    log.event(e.message.body().to_owned());
                 },
             )
             .state(log.clone())

@@ -228,9 +228,12 @@ impl Worker {
                     // A receive that already took messages answers within milliseconds; one
                     // still long-polling an empty queue holds none. Wait briefly for the
                     // former and release what it returns, so nothing stays invisible; then cut.
-                    match tokio::time::timeout(RECEIVE_GRACE, &mut receive).await {
-                        Ok(Ok(out)) => out.messages.unwrap_or_default().iter().filter_map(|m| m.receipt_handle()).for_each(|h| self.acks.change_visibility(h, Duration::ZERO)),
-                        Ok(Err(_)) | Err(_) => {}
+                    if let Ok(Ok(out)) = tokio::time::timeout(RECEIVE_GRACE, &mut receive).await {
+                        for m in out.messages() {
+                            if let Some(h) = m.receipt_handle() {
+                                self.acks.change_visibility(h, Duration::ZERO);
+                            }
+                        }
                     }
                     break;
                 }
