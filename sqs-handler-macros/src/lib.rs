@@ -16,12 +16,13 @@ use syn::{FnArg, Ident, ItemFn, LitStr, Token};
 mod kw {
     syn::custom_keyword!(env);
     syn::custom_keyword!(batch);
+    syn::custom_keyword!(default);
 }
 
 /// Where the queue name comes from.
 enum QueueArg {
     Literal(LitStr),
-    Env(LitStr),
+    Env(LitStr, Option<LitStr>),
 }
 
 impl Parse for QueueArg {
@@ -46,11 +47,22 @@ impl Parse for QueueArg {
                     "the environment variable name is empty",
                 ));
             }
-            Ok(QueueArg::Env(lit))
+            let mut default = None;
+            if input.peek(Token![,]) && input.peek2(kw::default) {
+                input.parse::<Token![,]>()?;
+                input.parse::<kw::default>()?;
+                input.parse::<Token![=]>()?;
+                let d: LitStr = input.parse()?;
+                if d.value().trim().is_empty() {
+                    return Err(syn::Error::new(d.span(), "the default queue name is empty"));
+                }
+                default = Some(d);
+            }
+            Ok(QueueArg::Env(lit, default))
         } else {
             Err(syn::Error::new(
                 lookahead.error().span(),
-                "expected the queue: a name (\"jobs\") or env = \"VARIABLE\"",
+                "expected the queue: a name (\"jobs\"), env = \"VARIABLE\", or env = \"VARIABLE\", default = \"jobs\"",
             ))
         }
     }
@@ -60,7 +72,8 @@ impl QueueArg {
     fn tokens(&self) -> TokenStream2 {
         match self {
             QueueArg::Literal(l) => quote!(::sqs_handler::__private::QueueRef::Name(#l)),
-            QueueArg::Env(l) => quote!(::sqs_handler::__private::QueueRef::Env(#l)),
+            QueueArg::Env(l, None) => quote!(::sqs_handler::__private::QueueRef::Env(#l)),
+            QueueArg::Env(l, Some(d)) => quote!(::sqs_handler::__private::QueueRef::EnvOr(#l, #d)),
         }
     }
 }

@@ -134,7 +134,8 @@ pub use producer::{
 /// Declares an async function as the message handler of a queue.
 ///
 /// `#[sqs_message_handler("queue")]`, `#[sqs_message_handler("queue", batch)]`,
-/// `#[sqs_message_handler(env = "VAR")]`. See the [crate docs](crate).
+/// `#[sqs_message_handler(env = "VAR")]`, `#[sqs_message_handler(env = "VAR", default = "jobs")]`.
+/// See the [crate docs](crate).
 #[doc(inline)]
 pub use sqs_handler_macros::sqs_message_handler;
 

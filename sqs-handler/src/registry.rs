@@ -11,6 +11,8 @@ pub enum QueueRef {
     Name(&'static str),
     /// An environment variable read when the consumer is built.
     Env(&'static str),
+    /// An environment variable, and the name used when it is unset.
+    EnvOr(&'static str, &'static str),
 }
 
 impl QueueRef {
@@ -23,6 +25,9 @@ impl QueueRef {
                 .filter(|v| !v.trim().is_empty())
                 .map(|v| v.trim().to_owned())
                 .ok_or(var),
+            QueueRef::EnvOr(var, default) => Ok(QueueRef::Env(var)
+                .resolve()
+                .unwrap_or_else(|_| (*default).to_owned())),
         }
     }
 }

@@ -1,0 +1,359 @@
+//! The demo end to end: real Redis (`REDIS_URL` or 127.0.0.1:6379), sqs-local, and LocalStack
+//! when `SQS_REFERENCE_ENDPOINT` is set. Each test has its own Redis key prefix.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use demo::{Config, Role};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn prefix(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("demo-test:{test}:{}:{nanos}:", std::process::id())
+}
+
+fn config(test: &str) -> Config {
+    Config {
+        port: 0,
+        queue: "jobs".to_owned(),
+        sqs_endpoint: None,
+        use_aws_chain: false,
+        sqs_local_port: 0,
+        redis_url: Some(redis_url()),
+        key_prefix: prefix(test),
+        status_ttl: Duration::from_secs(600),
+        job_duration: Duration::from_millis(300),
+        job_timeout: Duration::from_millis(1500),
+        concurrency: 16,
+    }
+}
+
+/// One HTTP/1.1 request; returns (status, JSON body).
+async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the demo");
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(body.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let json = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+async fn post_job(addr: SocketAddr, message: &str) -> String {
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/jobs",
+        Some(&serde_json::json!({ "message": message }).to_string()),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    body["id"].as_str().expect("an id").to_owned()
+}
+
+async fn status_of(addr: SocketAddr, id: &str) -> Value {
+    let (code, body) = http(addr, "GET", &format!("/jobs/{id}"), None).await;
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+/// Polls a job until `done(status)`, returning every distinct status seen, in order.
+async fn watch(addr: SocketAddr, id: &str, deadline: Duration, done: &str) -> (Vec<String>, Value) {
+    let start = Instant::now();
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let job = status_of(addr, id).await;
+        let s = job["status"].as_str().unwrap_or("").to_owned();
+        if seen.last() != Some(&s) {
+            seen.push(s.clone());
+        }
+        if s == done {
+            return (seen, job);
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "job {id} never reached {done}: saw {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_job_goes_waiting_processing_done() {
+    // The API alone first: the job waits; then a worker (another instance, same Redis prefix
+    // and endpoint) takes it.
+    let cfg = config("lifecycle");
+    let api = demo::start(cfg.clone(), Role::Api).await.unwrap();
+    let addr = api.addr.unwrap();
+    let id = post_job(addr, "hello").await;
+    assert_eq!(status_of(addr, &id).await["status"], "waiting");
+    let endpoint = api.sqs_endpoint.clone().unwrap();
+    let worker = demo::start_with_sdk_config(
+        cfg,
+        Role::Worker,
+        sqs_local::sdk_config_for(&endpoint),
+        Some(endpoint),
+        None,
+    )
+    .await
+    .unwrap();
+    let (seen, job) = watch(addr, &id, Duration::from_secs(20), "done").await;
+    assert_eq!(seen, ["waiting", "processing", "done"]);
+    assert!(job["updated_at_ms"].as_u64() >= job["created_at_ms"].as_u64());
+    assert!(job.get("error").is_none());
+    worker.stop().await;
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn fail_and_slow_jobs_end_in_error_with_the_reason() {
+    let mut cfg = config("errors");
+    cfg.job_timeout = Duration::from_millis(300);
+    cfg.job_duration = Duration::from_millis(100);
+    let demo = demo::start(cfg, Role::All).await.unwrap();
+    let addr = demo.addr.unwrap();
+    let failing = post_job(addr, "please fail").await;
+    let slow = post_job(addr, "a slow one").await;
+    let (_, job) = watch(addr, &failing, Duration::from_secs(20), "error").await;
+    assert_eq!(job["error"], "the job's message asked it to fail");
+    let (_, job) = watch(addr, &slow, Duration::from_secs(20), "error").await;
+    assert_eq!(job["error"], "timed out after 300 ms and was cancelled");
+    let (code, body) = http(addr, "GET", &format!("/test/{failing}/status"), None).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("error")));
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_jobs_all_reach_done() {
+    let demo = demo::start(config("hundred"), Role::All).await.unwrap();
+    let addr = demo.addr.unwrap();
+    let posts = (0..100).map(|i| async move { post_job(addr, &format!("job {i}")).await });
+    let ids = futures_join_all(posts).await;
+    for id in &ids {
+        watch(addr, id, Duration::from_secs(60), "done").await;
+    }
+    let (code, health) = http(addr, "GET", "/health", None).await;
+    assert_eq!(code, 200, "{health}");
+    assert_eq!(health["redis"], "ok");
+    assert_eq!(health["sqs"], "ok");
+    assert_eq!(health["consumer"][0]["processed"], 100);
+    assert_eq!(health["consumer"][0]["failed"], 0);
+    demo.stop().await;
+}
+
+async fn futures_join_all<F: std::future::Future<Output = String> + Send + 'static>(
+    fs: impl Iterator<Item = F>,
+) -> Vec<String> {
+    let handles: Vec<_> = fs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn bad_input_gets_json_errors() {
+    let demo = demo::start(config("badinput"), Role::Api).await.unwrap();
+    let addr = demo.addr.unwrap();
+    let (code, body) = http(addr, "POST", "/jobs", Some("not json")).await;
+    assert_eq!(code, 400);
+    assert!(body["error"].as_str().unwrap().contains("JSON"), "{body}");
+    let (code, body) = http(addr, "POST", "/jobs", Some(r#"{"message":"   "}"#)).await;
+    assert_eq!(code, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("message"),
+        "{body}"
+    );
+    let (code, _) = http(addr, "POST", "/jobs", Some("{}")).await;
+    assert_eq!(code, 400);
+    let huge = serde_json::json!({ "message": "x".repeat(1_100_000) }).to_string();
+    let (code, body) = http(addr, "POST", "/jobs", Some(&huge)).await;
+    assert_eq!(code, 413, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("limit"), "{body}");
+    let (code, body) = http(addr, "GET", "/jobs/no-such-job", None).await;
+    assert_eq!(code, 404);
+    assert!(body["error"].as_str().unwrap().contains("no-such-job"));
+    let (code, body) = http(addr, "GET", "/openapi.json", None).await;
+    assert_eq!(code, 200);
+    assert!(
+        body["paths"]["/jobs/{id}"].is_object(),
+        "the OpenAPI document lists the routes"
+    );
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn redis_unreachable_answers_503() {
+    let mut cfg = config("noredis");
+    cfg.redis_url = Some("redis://127.0.0.1:1".to_owned());
+    let demo = demo::start(cfg, Role::Api).await.unwrap();
+    let addr = demo.addr.unwrap();
+    let (code, body) = http(addr, "POST", "/jobs", Some(r#"{"message":"hi"}"#)).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("Redis"), "{body}");
+    let (code, _) = http(addr, "GET", "/jobs/anything", None).await;
+    assert_eq!(code, 503);
+    let (code, health) = http(addr, "GET", "/health", None).await;
+    assert_eq!(code, 503);
+    assert_eq!(health["status"], "degraded");
+    assert_eq!(health["sqs"], "ok");
+    demo.stop().await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the demo binary and reads its stdout until `marker`; returns the line.
+async fn spawn_demo(
+    args: &[&str],
+    env: &[(&str, String)],
+    marker: &str,
+) -> (tokio::process::Child, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_demo"));
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    for var in [
+        "AWS_ENDPOINT_URL_SQS",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "SQS_QUEUE_NAME",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start the demo binary");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            if l.contains(marker) {
+                return l;
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("the demo printed its address");
+    assert!(
+        line.contains(marker),
+        "the demo exited before printing {marker:?}"
+    );
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, line)
+}
+
+async fn terminate(child: &mut tokio::process::Child) -> std::process::ExitStatus {
+    let pid = child.id().expect("running").to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn api_and_worker_as_separate_processes_complete_a_job_and_drain_on_sigterm() {
+    let sqs_port = free_port();
+    let prefix = prefix("processes");
+    let common = vec![
+        ("REDIS_URL", redis_url()),
+        ("REDIS_KEY_PREFIX", prefix),
+        ("JOB_DURATION_MS", "1500".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let mut api_env = common.clone();
+    api_env.push(("PORT", "0".to_owned()));
+    api_env.push(("SQS_LOCAL_PORT", sqs_port.to_string()));
+    let (mut api, line) = spawn_demo(&["api"], &api_env, "listening on http://").await;
+    let addr: SocketAddr = line
+        .trim_start_matches("listening on http://")
+        .trim()
+        .parse()
+        .unwrap();
+    let mut worker_env = common;
+    worker_env.extend([
+        (
+            "AWS_ENDPOINT_URL_SQS",
+            format!("http://127.0.0.1:{sqs_port}"),
+        ),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+    ]);
+    let (mut worker, _) = spawn_demo(&["worker"], &worker_env, "worker running").await;
+    let id = post_job(addr, "from another process").await;
+    watch(addr, &id, Duration::from_secs(30), "processing").await;
+    // SIGTERM while the job runs: the worker finishes it before exiting.
+    let status = terminate(&mut worker).await;
+    assert!(status.success(), "the worker exits cleanly: {status}");
+    assert_eq!(
+        status_of(addr, &id).await["status"],
+        "done",
+        "drained, not abandoned"
+    );
+    let status = terminate(&mut api).await;
+    assert!(status.success(), "the API exits cleanly: {status}");
+}
+
+#[tokio::test]
+async fn a_job_completes_against_the_reference_endpoint() {
+    let Ok(endpoint) = std::env::var("SQS_REFERENCE_ENDPOINT") else {
+        eprintln!("SQS_REFERENCE_ENDPOINT is not set: LocalStack run skipped");
+        return;
+    };
+    let cfg = config("localstack");
+    let demo = demo::start_with_sdk_config(
+        cfg,
+        Role::All,
+        sqs_local::sdk_config_for(&endpoint),
+        Some(endpoint),
+        None,
+    )
+    .await
+    .unwrap();
+    let addr = demo.addr.unwrap();
+    let id = post_job(addr, "on localstack").await;
+    let (seen, _) = watch(addr, &id, Duration::from_secs(30), "done").await;
+    assert!(seen.ends_with(&["done".to_owned()]));
+    demo.stop().await;
+}
