@@ -1,7 +1,13 @@
 //! Measured figures for sqs-handler and sqs-local.
 //!
-//! Run with `cargo run --release -p sqs-handler-bench -- <command>`:
+//! Run with `cargo run --release -p sqs-handler-bench -- [command] [options]`:
 //!
+//! - (no command) `[--messages N] [--endpoint URL] [--idle-seconds S] [--latency-samples K]
+//!   [--node-messages M]`: the consumer benchmark. sqs-handler with a no-op handler at
+//!   concurrency 1, 10 and 100 against hand-written aws-sdk-sqs loops, and the original's engine
+//!   bbc/sqs-consumer (through node, when installed); API calls per message counted at the
+//!   server; receives per minute on an idle queue; send-to-handler latency; consumer CPU per
+//!   message. Prints a table, writes `benches/throughput.svg`, and ends with a `RESULT` line.
 //! - `server [--messages N] [--workers C] [--reference URL]`: sqs-local's throughput with
 //!   concurrent aws-sdk-sqs clients (SendMessageBatch of 10, then ReceiveMessage of 10 plus
 //!   DeleteMessageBatch of 10), and the same against a reference endpoint (LocalStack) when
@@ -12,12 +18,14 @@
 //! sqs-local runs in a child process (this binary with `serve`), so its memory and CPU are
 //! measured apart from the clients'.
 
+mod consumer;
 mod server;
 
 use std::process::ExitCode;
 
 fn usage() -> &'static str {
-    "usage: sqs-handler-bench <server|memory> [options]\n\
+    "usage: sqs-handler-bench [server|memory] [options]\n\
+     \n  (consumer benchmark) [--messages N] [--endpoint URL] [--idle-seconds S] [--latency-samples K] [--node-messages M]\
      \n  server [--messages N] [--workers C] [--reference URL]\
      \n  memory [--messages N] [--size BYTES]"
 }
@@ -51,9 +59,13 @@ fn get<T: std::str::FromStr>(
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(cmd) = args.first() else {
-        eprintln!("{}", usage());
-        return ExitCode::from(2);
+    let (cmd, rest) = match args.first().map(String::as_str) {
+        Some("-h" | "--help") => {
+            println!("{}", usage());
+            return ExitCode::SUCCESS;
+        }
+        Some(c) if !c.starts_with("--") => (c.to_owned(), &args[1..]),
+        _ => ("consumer".to_owned(), &args[..]),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -65,10 +77,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = options(&args[1..]).and_then(|opts| {
+    let result = options(rest).and_then(|opts| {
         rt.block_on(async {
             match cmd.as_str() {
                 "serve" => server::serve_child().await,
+                "consumer" => {
+                    let endpoint = match get(&opts, "endpoint", String::new())? {
+                        e if e.is_empty() => None,
+                        e => Some(e),
+                    };
+                    consumer::run(consumer::Options {
+                        messages: get(&opts, "messages", 50_000usize)?,
+                        endpoint,
+                        idle_seconds: get(&opts, "idle-seconds", 60u64)?,
+                        latency_samples: get(&opts, "latency-samples", 500usize)?,
+                        node_messages: get(&opts, "node-messages", 5_000usize)?,
+                    })
+                    .await
+                }
                 "server" => {
                     let reference = match get(&opts, "reference", String::new())? {
                         r if r.is_empty() => std::env::var("SQS_REFERENCE_ENDPOINT").ok(),

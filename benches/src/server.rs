@@ -53,12 +53,18 @@ impl ChildServer {
 
     /// CPU seconds the child has used (user + system).
     pub(crate) fn cpu_seconds(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
-        let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-        let utime: f64 = fields.get(11)?.parse().ok()?;
-        let stime: f64 = fields.get(12)?.parse().ok()?;
-        Some((utime + stime) / 100.0)
+        cpu_seconds_of(&self.child.id().to_string())
     }
+}
+
+/// CPU seconds (user + system) a process has used, from /proc; `pid` may be `self`.
+pub(crate) fn cpu_seconds_of(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Clock ticks: 100 per second on Linux.
+    Some((utime + stime) / 100.0)
 }
 
 impl Drop for ChildServer {
@@ -78,11 +84,11 @@ pub(crate) async fn serve_child() -> Result<(), String> {
     Ok(())
 }
 
-fn client(endpoint: &str) -> Client {
+pub(crate) fn client(endpoint: &str) -> Client {
     Client::new(&sqs_local::sdk_config_for(endpoint))
 }
 
-async fn create(client: &Client, name: &str) -> Result<String, String> {
+pub(crate) async fn create(client: &Client, name: &str) -> Result<String, String> {
     client
         .create_queue()
         .queue_name(name)
@@ -94,7 +100,7 @@ async fn create(client: &Client, name: &str) -> Result<String, String> {
 }
 
 /// Sends `n` messages of `body` in batches of 10 from `workers` tasks; returns seconds taken.
-async fn send_all(
+pub(crate) async fn send_all(
     client: &Client,
     url: &str,
     n: usize,

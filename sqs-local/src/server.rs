@@ -52,6 +52,19 @@ fn error_response(err: &ApiError) -> Response {
     resp
 }
 
+/// Path of the request counters (`GET`): JSON of calls by operation and empty receives.
+pub(crate) const STATS_PATH: &str = "/_sqs-local/stats";
+
+async fn stats(State(ctx): State<Arc<Ctx>>) -> Response {
+    let stats = ctx.state.stats();
+    let body = serde_json::json!({
+        "calls": stats.snapshot(),
+        "total": stats.total(),
+        "empty_receives": stats.empty_receives(),
+    });
+    json_response(StatusCode::OK, body.to_string().into_bytes())
+}
+
 async fn handle(
     State(ctx): State<Arc<Ctx>>,
     headers: HeaderMap,
@@ -106,6 +119,7 @@ pub(crate) async fn serve(listener: TcpListener, state: SqsState, token: Cancell
         closing: Closing(token.clone()),
     });
     let app = Router::new()
+        .route(STATS_PATH, axum::routing::get(stats))
         .fallback(handle)
         .with_state(ctx)
         .layer(DefaultBodyLimit::max(MAX_BODY));

@@ -165,3 +165,40 @@ async fn shutdown_ends_long_polls_and_state_survives_a_restart() {
     assert_eq!(got.messages()[0].body(), Some("persisted"));
     again.shutdown().await;
 }
+
+#[tokio::test]
+async fn stats_endpoint_counts_calls_by_operation() {
+    let server = LocalSqs::builder().queue("counted").start().await.unwrap();
+    let client = server.client();
+    let url = client
+        .get_queue_url()
+        .queue_name("counted")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    for _ in 0..3 {
+        client
+            .send_message()
+            .queue_url(&url)
+            .message_body("x")
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+    let req = format!(
+        "GET /_sqs-local/stats HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.addr()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap();
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(json["calls"]["SendMessage"], 3);
+    assert_eq!(json["calls"]["GetQueueUrl"], 1);
+    assert_eq!(json["total"], 4);
+    server.shutdown().await;
+}

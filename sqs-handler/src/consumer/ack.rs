@@ -197,6 +197,10 @@ async fn delete_batch(shared: &Shared, mut handles: Vec<String>) {
             .await;
         match result {
             Ok(out) => {
+                shared.counters.deleted.fetch_add(
+                    out.successful().len() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 let mut retry = Vec::new();
                 for f in out.failed() {
                     let handle = f

@@ -1,7 +1,9 @@
 //! Keeps long-running messages invisible: while a handler runs past half its visibility
 //! timeout, the message's visibility is extended by the timeout again, in batches.
 //!
-//! A message is unregistered before it is deleted or released, and unregistering waits for an
+//! Only messages still running at half the timeout are registered (a timer in the message's own
+//! task), so short handlers cost no locking. A message is unregistered before it is deleted or
+//! released, and unregistering waits for an
 //! extension in flight to finish, so no extension is ever sent after a delete or a release.
 
 use std::collections::HashMap;
@@ -47,11 +49,18 @@ impl Heartbeat {
         (self.visibility / 4).clamp(Duration::from_millis(50), Duration::from_secs(30))
     }
 
-    pub(crate) async fn register(&self, receipt_handle: &str) {
+    /// How long a handler may run before its message needs the heartbeat: half the
+    /// visibility timeout. Messages handled faster are never registered.
+    pub(crate) fn threshold(&self) -> Duration {
+        self.visibility / 2
+    }
+
+    /// Starts extending a message whose visibility ends `visibility` after `received_at`.
+    pub(crate) async fn register(&self, receipt_handle: &str, received_at: Instant) {
         self.entries
             .lock()
             .await
-            .insert(receipt_handle.to_owned(), Instant::now() + self.visibility);
+            .insert(receipt_handle.to_owned(), received_at + self.visibility);
     }
 
     /// Stops extending; returns once no extension for it is in flight.

@@ -11,6 +11,7 @@ pub(crate) struct Counters {
     pub(crate) received: AtomicU64,
     pub(crate) processed: AtomicU64,
     pub(crate) failed: AtomicU64,
+    pub(crate) deleted: AtomicU64,
 }
 
 /// A snapshot of one queue's consumer.
@@ -29,6 +30,8 @@ pub struct QueueStatus {
     pub processed: u64,
     /// Messages whose handling failed or timed out.
     pub failed: u64,
+    /// Deletes SQS has confirmed.
+    pub deleted: u64,
 }
 
 /// Reads the status of a consumer's queues; cheap to clone, usable after the consumer starts.
@@ -49,6 +52,7 @@ impl StatusHandle {
                 received: c.received.load(Ordering::Relaxed),
                 processed: c.processed.load(Ordering::Relaxed),
                 failed: c.failed.load(Ordering::Relaxed),
+                deleted: c.deleted.load(Ordering::Relaxed),
             })
             .collect()
     }

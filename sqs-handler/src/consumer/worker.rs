@@ -27,6 +27,9 @@ use crate::extract::{BatchContext, MessageContext};
 use crate::handler::{BatchFn, HandlerService};
 use crate::message::SqsMessage;
 
+/// How long the poll loop waits to fill a whole receive with free capacity.
+const BATCH_FILL: Duration = Duration::from_millis(10);
+
 /// How long shutdown waits for a receive in flight to answer before cutting it.
 const RECEIVE_GRACE: Duration = Duration::from_millis(500);
 
@@ -52,7 +55,30 @@ enum Outcome<T> {
     Done(Result<T, BoxError>),
     Panicked(String),
     TimedOut(Duration),
-    Aborted,
+}
+
+/// One message being handled. Dropped before it is settled (its task aborted at the shutdown
+/// deadline), it releases the message, so nothing stays invisible; it always keeps the
+/// in-flight count right.
+struct InFlight<'a> {
+    worker: &'a Worker,
+    message: &'a SqsMessage,
+    settled: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.worker
+                .acks
+                .change_visibility(self.message.receipt_handle(), Duration::ZERO);
+        }
+        self.worker
+            .shared
+            .counters
+            .in_flight
+            .fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Capped exponential backoff with jitter, for transport faults.
@@ -91,7 +117,13 @@ struct Worker {
     dispatch: Dispatch,
     heartbeat: Option<Arc<Heartbeat>>,
     acks: Acks,
-    hard_stop: CancellationToken,
+    /// Every handler task, so shutdown can wait for them or abort them.
+    tasks: std::sync::Mutex<JoinSet<()>>,
+    /// The capacity every poller shares: one permit per message held.
+    capacity: Arc<Semaphore>,
+    /// True while the last receive came back full: the extra pollers poll only then, so an idle
+    /// queue costs one long poll at a time.
+    backlog: tokio::sync::watch::Sender<bool>,
 }
 
 /// Runs one queue until `shutdown`, then drains for up to `drain_timeout`.
@@ -109,17 +141,23 @@ pub(crate) async fn run_queue(
     let hb_task = heartbeat
         .clone()
         .map(|h| tokio::spawn(h.run(hb_stop.clone())));
-    let hard_stop = CancellationToken::new();
     let worker = Arc::new(Worker {
         shared: shared.clone(),
         dispatch,
         heartbeat,
         acks,
-        hard_stop: hard_stop.clone(),
+        tasks: std::sync::Mutex::new(JoinSet::new()),
+        capacity: Arc::new(Semaphore::new(shared.options.concurrency)),
+        backlog: tokio::sync::watch::channel(false).0,
     });
     tracing::info!(queue = %shared.queue, concurrency = shared.options.concurrency, "consumer started");
 
-    let mut tasks = worker.clone().poll(&shutdown).await;
+    // Enough pollers to keep the concurrency limit busy with receives of 10.
+    let max = shared.options.max_messages.clamp(1, 10) as usize;
+    let pollers = shared.options.concurrency.div_ceil(max).max(1);
+    let polls = (0..pollers).map(|i| worker.clone().poll(i, &shutdown));
+    futures_util::future::join_all(polls).await;
+    let mut tasks = std::mem::take(&mut *worker.tasks.lock().unwrap_or_else(|e| e.into_inner()));
 
     counters.running.store(false, Ordering::Relaxed);
     let drained = tokio::time::timeout(drain_timeout, async {
@@ -132,7 +170,8 @@ pub(crate) async fn run_queue(
             unfinished = tasks.len(),
             "shutdown deadline passed: cancelling the handlers still running and releasing their messages"
         );
-        hard_stop.cancel();
+        tasks.abort_all();
+        // Awaiting the aborted tasks runs their guards, which release their messages.
         while tasks.join_next().await.is_some() {}
     }
     drop(worker);
@@ -166,29 +205,55 @@ fn credential_hint(text: &str) -> bool {
 }
 
 impl Worker {
-    async fn poll(self: Arc<Self>, shutdown: &CancellationToken) -> JoinSet<()> {
+    /// One poll loop; `index` 0 always polls, the others only while there is a backlog.
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(task);
+    }
+
+    async fn poll(self: Arc<Self>, index: usize, shutdown: &CancellationToken) {
         let shared = &self.shared;
-        let sem = Arc::new(Semaphore::new(shared.options.concurrency));
+        let sem = self.capacity.clone();
+        let mut backlog = self.backlog.subscribe();
         let max = shared.options.max_messages.clamp(1, 10) as usize;
         let wait = shared.options.wait_time.as_secs().min(20) as i32;
-        let mut tasks = JoinSet::new();
         let mut backoff = Backoff::default();
         loop {
-            while tasks.try_join_next().is_some() {}
+            if index > 0 && !*backlog.borrow_and_update() {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => break,
+                    r = backlog.wait_for(|b| *b) => if r.is_err() { break },
+                }
+            }
             let first = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
                 p = sem.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             };
             let mut permits = vec![first];
-            while permits.len() < max {
+            // Fill a whole receive when the limit allows: at saturation permits come back one
+            // at a time, and receiving for each as it comes would multiply API calls. Wait at
+            // most BATCH_FILL for the rest, so a slow handler never delays the others long.
+            let want = max.min(shared.options.concurrency);
+            let fill_until = tokio::time::Instant::now() + BATCH_FILL;
+            while permits.len() < want {
                 match sem.clone().try_acquire_owned() {
                     Ok(p) => permits.push(p),
-                    Err(_) => break,
+                    Err(_) => {
+                        match tokio::time::timeout_at(fill_until, sem.clone().acquire_owned()).await
+                        {
+                            Ok(Ok(p)) => permits.push(p),
+                            _ => break,
+                        }
+                    }
                 }
             }
-            // Respect the layered service's readiness before taking messages off the queue.
-            let ready = match &self.dispatch {
+            // Respect the layered service's readiness before taking messages off the queue. The
+            // readied clone is dropped before the receive: holding what readiness reserved (a
+            // concurrency-limit permit) through a long poll would starve running handlers.
+            match &self.dispatch {
                 Dispatch::Message(svc) => {
                     let mut svc = svc.clone();
                     let r = tokio::select! {
@@ -207,10 +272,12 @@ impl Worker {
                         tokio::select! { _ = tokio::time::sleep(delay) => {}, _ = shutdown.cancelled() => break }
                         continue;
                     }
-                    Some(svc)
                 }
-                Dispatch::Batch(_) => None,
-            };
+                Dispatch::Batch(_) => {}
+            }
+            // Visibility starts when SQS answers; this instant is a little earlier, so the
+            // heartbeat's arithmetic errs on the early side.
+            let received_at = tokio::time::Instant::now();
             let receive = shared
                 .client
                 .receive_message()
@@ -268,6 +335,9 @@ impl Worker {
                 }
                 break;
             }
+            let full = messages.len() >= permits.len();
+            self.backlog
+                .send_if_modified(|b| std::mem::replace(b, full) != full);
             if messages.is_empty() {
                 if shared.hooks.wants(EventKind::Empty) {
                     let event = Event::Empty(Empty {
@@ -291,40 +361,39 @@ impl Worker {
             });
             match &self.dispatch {
                 Dispatch::Batch(f) => {
-                    tasks.spawn(
-                        self.clone()
-                            .process_batch(f.clone(), messages, permits, tracker),
-                    );
+                    self.spawn(self.clone().process_batch(
+                        f.clone(),
+                        messages,
+                        permits,
+                        tracker,
+                        received_at,
+                    ));
                 }
                 Dispatch::Message(base) if shared.fifo => {
-                    let mut ready = ready;
                     for (group, permits) in group_fifo(messages, permits) {
-                        let first = ready.take().unwrap_or_else(|| base.clone());
-                        tasks.spawn(self.clone().process_group(
-                            first,
+                        self.spawn(self.clone().process_group(
                             base.clone(),
                             group,
                             permits,
                             tracker.clone(),
+                            received_at,
                         ));
                     }
                 }
                 Dispatch::Message(base) => {
-                    let mut ready = ready;
                     for (message, permit) in messages.into_iter().zip(permits) {
-                        let svc = ready.take().unwrap_or_else(|| base.clone());
+                        let svc = base.clone();
                         let worker = self.clone();
                         let tracker = tracker.clone();
-                        tasks.spawn(async move {
+                        self.spawn(async move {
                             let _permit = permit;
-                            worker.handle(svc, message).await;
+                            worker.handle(svc, message, received_at).await;
                             worker.finished(tracker.as_deref(), 1).await;
                         });
                     }
                 }
             }
         }
-        tasks
     }
 
     async fn finished(&self, tracker: Option<&ResponseTracker>, n: usize) {
@@ -352,22 +421,24 @@ impl Worker {
                 None => Ok(fut.await),
             }
         };
-        tokio::select! {
-            biased;
-            _ = self.hard_stop.cancelled() => Outcome::Aborted,
-            r = timed => match r {
-                Ok(Ok(r)) => Outcome::Done(r),
-                Ok(Err(panic)) => Outcome::Panicked(panic_message(&panic)),
-                Err(t) => Outcome::TimedOut(t),
-            },
+        match timed.await {
+            Ok(Ok(r)) => Outcome::Done(r),
+            Ok(Err(panic)) => Outcome::Panicked(panic_message(&panic)),
+            Err(t) => Outcome::TimedOut(t),
         }
     }
 
-    async fn received(&self, message: &SqsMessage) {
+    /// Counts a message in flight and fires `message_received`; the guard undoes the count.
+    async fn received<'a>(&'a self, message: &'a SqsMessage) -> InFlight<'a> {
         self.shared
             .counters
             .in_flight
             .fetch_add(1, Ordering::Relaxed);
+        let guard = InFlight {
+            worker: self,
+            message,
+            settled: false,
+        };
         if self.shared.hooks.wants(EventKind::MessageReceived) {
             let event = Event::MessageReceived(MessageReceived {
                 queue: self.shared.queue.clone(),
@@ -375,13 +446,43 @@ impl Worker {
             });
             self.shared.hooks.fire(event, &self.shared.hook_ctx).await;
         }
-        if let Some(hb) = &self.heartbeat {
-            hb.register(message.receipt_handle()).await;
+        guard
+    }
+
+    /// Runs `fut` for messages received at `received_at`; registers them with the heartbeat
+    /// only if it is still running at the heartbeat's threshold, and unregisters them after.
+    async fn with_heartbeat<T>(
+        &self,
+        messages: &[SqsMessage],
+        received_at: tokio::time::Instant,
+        fut: impl std::future::Future<Output = T>,
+    ) -> T {
+        let Some(hb) = &self.heartbeat else {
+            return fut.await;
+        };
+        tokio::pin!(fut);
+        tokio::select! {
+            biased;
+            out = &mut fut => return out,
+            _ = tokio::time::sleep_until(received_at + hb.threshold()) => {}
         }
+        for m in messages {
+            hb.register(m.receipt_handle(), received_at).await;
+        }
+        let out = fut.await;
+        for m in messages {
+            hb.unregister(m.receipt_handle()).await;
+        }
+        out
     }
 
     /// Handles one message end to end; true when it succeeded.
-    async fn handle(&self, mut svc: HandlerService, message: SqsMessage) -> bool {
+    async fn handle(
+        &self,
+        mut svc: HandlerService,
+        message: SqsMessage,
+        received_at: tokio::time::Instant,
+    ) -> bool {
         let span = tracing::info_span!(
             "sqs_message",
             queue = %self.shared.queue,
@@ -389,36 +490,29 @@ impl Worker {
             receive_count = message.receive_count(),
         );
         async {
-            self.received(&message).await;
+            let mut guard = self.received(&message).await;
             let ctx = MessageContext {
                 message: message.clone(),
                 queue: self.shared.queue.clone(),
                 state: self.shared.state.clone(),
             };
+            let guarded = self.run_guarded(async move {
+                svc.ready().await?;
+                svc.call(ctx).await
+            });
             let outcome = self
-                .run_guarded(async move {
-                    svc.ready().await?;
-                    svc.call(ctx).await
-                })
+                .with_heartbeat(std::slice::from_ref(&message), received_at, guarded)
                 .await;
-            if let Some(hb) = &self.heartbeat {
-                hb.unregister(message.receipt_handle()).await;
-            }
-            let ok = self.settle(&message, outcome).await;
-            self.shared
-                .counters
-                .in_flight
-                .fetch_sub(1, Ordering::Relaxed);
-            ok
+            self.settle(&mut guard, outcome).await
         }
         .instrument(span)
         .await
     }
 
-    async fn settle(&self, message: &SqsMessage, outcome: Outcome<()>) -> bool {
+    async fn settle(&self, guard: &mut InFlight<'_>, outcome: Outcome<()>) -> bool {
         match outcome {
             Outcome::Done(Ok(())) => {
-                self.succeeded(message).await;
+                self.succeeded(guard).await;
                 true
             }
             Outcome::Done(Err(e)) => {
@@ -427,12 +521,12 @@ impl Worker {
                 } else {
                     FailureKind::Handler
                 };
-                self.failed(message, Arc::new(e), kind).await;
+                self.failed(guard, Arc::new(e), kind).await;
                 false
             }
             Outcome::Panicked(text) => {
                 self.failed(
-                    message,
+                    guard,
                     Arc::new(HandlerPanicked { message: text }.into()),
                     FailureKind::Panic,
                 )
@@ -440,19 +534,16 @@ impl Worker {
                 false
             }
             Outcome::TimedOut(t) => {
-                self.timed_out(message, t).await;
-                false
-            }
-            Outcome::Aborted => {
-                self.acks
-                    .change_visibility(message.receipt_handle(), Duration::ZERO);
+                self.timed_out(guard, t).await;
                 false
             }
         }
     }
 
-    async fn succeeded(&self, message: &SqsMessage) {
+    async fn succeeded(&self, guard: &mut InFlight<'_>) {
+        let message = guard.message;
         self.acks.delete(message.receipt_handle());
+        guard.settled = true;
         self.shared
             .counters
             .processed
@@ -473,7 +564,9 @@ impl Worker {
         }
     }
 
-    fn apply(&self, message: &SqsMessage, action: &MessageAction) {
+    fn apply(&self, guard: &mut InFlight<'_>, action: &MessageAction) {
+        let message = guard.message;
+        guard.settled = true;
         match action {
             MessageAction::LeftForRedelivery => {}
             MessageAction::Released(d) => self.acks.change_visibility(message.receipt_handle(), *d),
@@ -483,7 +576,8 @@ impl Worker {
         }
     }
 
-    async fn failed(&self, message: &SqsMessage, error: Arc<BoxError>, kind: FailureKind) {
+    async fn failed(&self, guard: &mut InFlight<'_>, error: Arc<BoxError>, kind: FailureKind) {
+        let message = guard.message;
         self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
         let options = &self.shared.options;
         let non_retryable = NonRetryable::is_in(&**error)
@@ -513,10 +607,11 @@ impl Worker {
             });
             self.shared.hooks.fire(event, &self.shared.hook_ctx).await;
         }
-        self.apply(message, &action);
+        self.apply(guard, &action);
     }
 
-    async fn timed_out(&self, message: &SqsMessage, timeout: Duration) {
+    async fn timed_out(&self, guard: &mut InFlight<'_>, timeout: Duration) {
+        let message = guard.message;
         self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
         let action = self.retry_action(message);
         tracing::warn!(?timeout, ?action, "handler timed out and was cancelled");
@@ -529,7 +624,7 @@ impl Worker {
             });
             self.shared.hooks.fire(event, &self.shared.hook_ctx).await;
         }
-        self.apply(message, &action);
+        self.apply(guard, &action);
     }
 
     async fn forward(&self, message: &SqsMessage, url: &str) -> Result<(), String> {
@@ -556,17 +651,16 @@ impl Worker {
     /// unprocessed, so nothing in the group runs out of order.
     async fn process_group(
         self: Arc<Self>,
-        first: HandlerService,
         base: HandlerService,
         messages: Vec<SqsMessage>,
         mut permits: Vec<OwnedSemaphorePermit>,
         tracker: Option<Arc<ResponseTracker>>,
+        received_at: tokio::time::Instant,
     ) {
-        let mut first = Some(first);
         let mut rest = messages.into_iter();
         while let Some(message) = rest.next() {
-            let svc = first.take().unwrap_or_else(|| base.clone());
-            let ok = self.handle(svc, message).await;
+            let svc = base.clone();
+            let ok = self.handle(svc, message, received_at).await;
             permits.pop();
             self.finished(tracker.as_deref(), 1).await;
             if !ok {
@@ -590,28 +684,27 @@ impl Worker {
         messages: Vec<SqsMessage>,
         permits: Vec<OwnedSemaphorePermit>,
         tracker: Option<Arc<ResponseTracker>>,
+        received_at: tokio::time::Instant,
     ) {
         let _permits = permits;
+        let mut guards = Vec::with_capacity(messages.len());
         for m in &messages {
-            self.received(m).await;
+            guards.push(self.received(m).await);
         }
         let ctx = BatchContext {
             messages: messages.clone(),
             queue: self.shared.queue.clone(),
             state: self.shared.state.clone(),
         };
-        let outcome = self.run_guarded(f(ctx)).await;
-        if let Some(hb) = &self.heartbeat {
-            for m in &messages {
-                hb.unregister(m.receipt_handle()).await;
-            }
-        }
+        let outcome = self
+            .with_heartbeat(&messages, received_at, self.run_guarded(f(ctx)))
+            .await;
         match outcome {
             Outcome::Done(Ok(mut result)) => {
-                for m in &messages {
-                    match result.failed.remove(m.message_id()) {
-                        Some(e) => self.failed(m, Arc::new(e), FailureKind::Handler).await,
-                        None => self.succeeded(m).await,
+                for g in &mut guards {
+                    match result.failed.remove(g.message.message_id()) {
+                        Some(e) => self.failed(g, Arc::new(e), FailureKind::Handler).await,
+                        None => self.succeeded(g).await,
                     }
                 }
             }
@@ -622,32 +715,23 @@ impl Worker {
                 } else {
                     FailureKind::Handler
                 };
-                for m in &messages {
-                    self.failed(m, e.clone(), kind).await;
+                for g in &mut guards {
+                    self.failed(g, e.clone(), kind).await;
                 }
             }
             Outcome::Panicked(text) => {
                 let e: Arc<BoxError> = Arc::new(HandlerPanicked { message: text }.into());
-                for m in &messages {
-                    self.failed(m, e.clone(), FailureKind::Panic).await;
+                for g in &mut guards {
+                    self.failed(g, e.clone(), FailureKind::Panic).await;
                 }
             }
             Outcome::TimedOut(t) => {
-                for m in &messages {
-                    self.timed_out(m, t).await;
-                }
-            }
-            Outcome::Aborted => {
-                for m in &messages {
-                    self.acks
-                        .change_visibility(m.receipt_handle(), Duration::ZERO);
+                for g in &mut guards {
+                    self.timed_out(g, t).await;
                 }
             }
         }
-        self.shared
-            .counters
-            .in_flight
-            .fetch_sub(messages.len(), Ordering::Relaxed);
+        drop(guards);
         self.finished(tracker.as_deref(), messages.len()).await;
     }
 }
