@@ -22,6 +22,18 @@ pub(crate) struct Options {
     pub(crate) idle_seconds: u64,
     pub(crate) latency_samples: usize,
     pub(crate) node_messages: usize,
+    /// Concurrency levels to run (default 1, 10, 100).
+    pub(crate) levels: Vec<usize>,
+    /// Engines to run: `each`, `batch`, `handler`, `node` (default all).
+    pub(crate) engines: Vec<String>,
+    /// Rounds: the engines run interleaved this many times; each figure is the median round.
+    pub(crate) rounds: usize,
+}
+
+/// The run with the median rate.
+fn median(mut runs: Vec<Run>) -> Run {
+    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    runs[runs.len() / 2]
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -477,28 +489,49 @@ pub(crate) async fn run(opts: Options) -> Result<(), String> {
         }
     );
     let mut results: BTreeMap<(Engine, usize), Run> = BTreeMap::new();
-    for c in [1usize, 10, 100] {
-        for engine in [
-            Engine::RawDeleteEach,
-            Engine::RawDeleteBatch,
-            Engine::SqsHandler,
-        ] {
-            let r = measure(&client, &endpoint, engine, c, n).await?;
-            println!("  {:<30} c={c:<3} {:>9.0} msg/s", engine.label(), r.rate());
-            results.insert((engine, c), r);
+    let wanted = |name: &str| opts.engines.is_empty() || opts.engines.iter().any(|e| e == name);
+    let mut rounds: BTreeMap<(Engine, usize), Vec<Run>> = BTreeMap::new();
+    for round in 1..=opts.rounds.max(1) {
+        for &c in &opts.levels {
+            for (engine, name) in [
+                (Engine::RawDeleteEach, "each"),
+                (Engine::RawDeleteBatch, "batch"),
+                (Engine::SqsHandler, "handler"),
+            ] {
+                if !wanted(name) {
+                    continue;
+                }
+                let r = measure(&client, &endpoint, engine, c, n).await?;
+                println!("  round {round}: {:<30} c={c:<3} {:>9.0} msg/s", engine.label(), r.rate());
+                rounds.entry((engine, c)).or_default().push(r);
+            }
         }
+    }
+    for (key, runs) in rounds {
+        results.insert(key, median(runs));
     }
     for (engine, batch) in [
         (Engine::SqsConsumerDefault, 1),
         (Engine::SqsConsumerBatch10, 10),
     ] {
+        if !wanted("node") {
+            continue;
+        }
         if let Some(r) = node_run(&client, &endpoint, batch, opts.node_messages.min(n)).await? {
             println!("  {:<30}       {:>9.0} msg/s", engine.label(), r.rate());
             results.insert((engine, 0), r);
         }
     }
-    let idle_rate = idle(&client, &endpoint, opts.idle_seconds).await?;
-    let (p50, p99) = latency(&client, opts.latency_samples).await?;
+    let idle_rate = if opts.idle_seconds > 0 {
+        idle(&client, &endpoint, opts.idle_seconds).await?
+    } else {
+        None
+    };
+    let (p50, p99) = if opts.latency_samples > 0 {
+        latency(&client, opts.latency_samples).await?
+    } else {
+        (f64::NAN, f64::NAN)
+    };
 
     println!();
     println!("| engine | concurrency | messages | msg/s | API calls/msg | consumer CPU µs/msg |");
@@ -531,10 +564,15 @@ pub(crate) async fn run(opts: Options) -> Result<(), String> {
         opts.latency_samples
     );
 
-    let ours = results[&(Engine::SqsHandler, 100)];
-    let best_raw = results[&(Engine::RawDeleteBatch, 100)]
-        .rate()
-        .max(results[&(Engine::RawDeleteEach, 100)].rate());
+    let (Some(ours), Some(raw_batch), Some(raw_each)) = (
+        results.get(&(Engine::SqsHandler, 100)).copied(),
+        results.get(&(Engine::RawDeleteBatch, 100)),
+        results.get(&(Engine::RawDeleteEach, 100)),
+    ) else {
+        println!("(the RESULT line needs every engine at concurrency 100)");
+        return Ok(());
+    };
+    let best_raw = raw_batch.rate().max(raw_each.rate());
     let ratio = |e: Engine| {
         results.get(&(e, 0)).map_or("n/a".to_owned(), |r| {
             format!("{:.2}", ours.rate() / r.rate())

@@ -7,7 +7,8 @@
 //!   concurrency 1, 10 and 100 against hand-written aws-sdk-sqs loops, and the original's engine
 //!   bbc/sqs-consumer (through node, when installed); API calls per message counted at the
 //!   server; receives per minute on an idle queue; send-to-handler latency; consumer CPU per
-//!   message. Prints a table, writes `benches/throughput.svg`, and ends with a `RESULT` line.
+//!   message. Engines run interleaved for `--rounds` (3) and each figure is the median round.
+//!   Prints a table, writes `benches/throughput.svg`, and ends with a `RESULT` line.
 //! - `server [--messages N] [--workers C] [--reference URL]`: sqs-local's throughput with
 //!   concurrent aws-sdk-sqs clients (SendMessageBatch of 10, then ReceiveMessage of 10 plus
 //!   DeleteMessageBatch of 10), and the same against a reference endpoint (LocalStack) when
@@ -92,6 +93,20 @@ fn main() -> ExitCode {
                         idle_seconds: get(&opts, "idle-seconds", 60u64)?,
                         latency_samples: get(&opts, "latency-samples", 500usize)?,
                         node_messages: get(&opts, "node-messages", 5_000usize)?,
+                        levels: get(&opts, "concurrency", "1,10,100".to_owned())?
+                            .split(',')
+                            .map(|c| {
+                                c.trim()
+                                    .parse::<usize>()
+                                    .map_err(|_| format!("--concurrency {c:?} is not a number"))
+                            })
+                            .collect::<Result<_, _>>()?,
+                        rounds: get(&opts, "rounds", 3usize)?,
+                        engines: get(&opts, "engines", String::new())?
+                            .split(',')
+                            .filter(|e| !e.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
                     })
                     .await
                 }

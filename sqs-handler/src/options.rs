@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+
 use crate::error::BoxError;
 
 /// What happens to a message whose handler failed (returned an error, panicked, could not
@@ -75,6 +77,21 @@ pub struct QueueOptions {
     pub(crate) non_retryable_if: Option<NonRetryablePredicate>,
     pub(crate) queue_url: Option<String>,
     pub(crate) ack_flush_interval: Duration,
+    pub(crate) system_attributes: Vec<MessageSystemAttributeName>,
+}
+
+/// The system attributes received by default: what the extractors, retry backoff and FIFO
+/// ordering read. Asking for fewer keeps every ReceiveMessage response smaller.
+pub(crate) fn default_system_attributes() -> Vec<MessageSystemAttributeName> {
+    use MessageSystemAttributeName as A;
+    vec![
+        A::ApproximateReceiveCount,
+        A::SentTimestamp,
+        A::MessageGroupId,
+        A::MessageDeduplicationId,
+        A::SequenceNumber,
+        A::AwsTraceHeader,
+    ]
 }
 
 impl Default for QueueOptions {
@@ -91,6 +108,7 @@ impl Default for QueueOptions {
             non_retryable_if: None,
             queue_url: None,
             ack_flush_interval: Duration::from_millis(10),
+            system_attributes: default_system_attributes(),
         }
     }
 }
@@ -109,6 +127,7 @@ impl fmt::Debug for QueueOptions {
             .field("non_retryable_if", &self.non_retryable_if.is_some())
             .field("queue_url", &self.queue_url)
             .field("ack_flush_interval", &self.ack_flush_interval)
+            .field("system_attributes", &self.system_attributes)
             .finish()
     }
 }
@@ -187,6 +206,14 @@ impl QueueOptions {
     /// others (default 10 ms; a batch of 10 is sent at once).
     pub fn ack_flush_interval(mut self, interval: Duration) -> Self {
         self.ack_flush_interval = interval;
+        self
+    }
+
+    /// The system attributes to receive with each message. The default covers the extractors
+    /// (receive count, sent timestamp, group id) plus deduplication id, sequence number and
+    /// trace header; pass `[MessageSystemAttributeName::All]` for everything.
+    pub fn system_attributes(mut self, names: impl IntoIterator<Item = MessageSystemAttributeName>) -> Self {
+        self.system_attributes = names.into_iter().collect();
         self
     }
 

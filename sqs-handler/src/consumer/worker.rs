@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+use aws_sdk_sqs::types::MessageAttributeValue;
 use futures_util::FutureExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -155,8 +155,13 @@ pub(crate) async fn run_queue(
     // Enough pollers to keep the concurrency limit busy with receives of 10.
     let max = shared.options.max_messages.clamp(1, 10) as usize;
     let pollers = shared.options.concurrency.div_ceil(max).max(1);
-    let polls = (0..pollers).map(|i| worker.clone().poll(i, &shutdown));
-    futures_util::future::join_all(polls).await;
+    // Each poller is its own task, so response parsing spreads over the runtime's threads.
+    let mut polls = JoinSet::new();
+    for i in 0..pollers {
+        let (worker, shutdown) = (worker.clone(), shutdown.clone());
+        polls.spawn(async move { worker.poll(i, &shutdown).await });
+    }
+    while polls.join_next().await.is_some() {}
     let mut tasks = std::mem::take(&mut *worker.tasks.lock().unwrap_or_else(|e| e.into_inner()));
 
     counters.running.store(false, Ordering::Relaxed);
@@ -284,7 +289,7 @@ impl Worker {
                 .queue_url(&shared.url)
                 .max_number_of_messages(permits.len() as i32)
                 .wait_time_seconds(wait)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .set_message_system_attribute_names(Some(shared.options.system_attributes.clone()))
                 .message_attribute_names("All")
                 .send();
             tokio::pin!(receive);
