@@ -502,7 +502,11 @@ pub(crate) async fn run(opts: Options) -> Result<(), String> {
                     continue;
                 }
                 let r = measure(&client, &endpoint, engine, c, n).await?;
-                println!("  round {round}: {:<30} c={c:<3} {:>9.0} msg/s", engine.label(), r.rate());
+                println!(
+                    "  round {round}: {:<30} c={c:<3} {:>9.0} msg/s",
+                    engine.label(),
+                    r.rate()
+                );
                 rounds.entry((engine, c)).or_default().push(r);
             }
         }

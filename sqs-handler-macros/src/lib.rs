@@ -242,29 +242,30 @@ fn with_error(item: TokenStream2, error: syn::Error) -> TokenStream {
     quote!(#item #error).into()
 }
 
+/// Parses the item and the arguments and checks the signature; on error, the item unchanged
+/// plus the spanned error.
+fn prepare<A: Parse>(
+    attr: TokenStream,
+    item: TokenStream,
+    attribute: &str,
+) -> Result<(ItemFn, A, TokenStream2), TokenStream> {
+    let tokens: TokenStream2 = item.clone().into();
+    let Ok(func) = syn::parse::<ItemFn>(item) else {
+        let msg = format!("#[{attribute}] applies to an `async fn`");
+        return Err(with_error(tokens, syn::Error::new(Span::call_site(), msg)));
+    };
+    let args: A = syn::parse(attr).map_err(|e| with_error(tokens.clone(), e))?;
+    check_signature(&func, attribute).map_err(|e| with_error(tokens.clone(), e))?;
+    Ok((func, args, tokens))
+}
+
 /// Declares an async function as the message handler of a queue. See `sqs_handler`.
 #[proc_macro_attribute]
 pub fn sqs_message_handler(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let item2: TokenStream2 = item.clone().into();
-    let func: ItemFn = match syn::parse(item) {
-        Ok(f) => f,
-        Err(_) => {
-            return with_error(
-                item2,
-                syn::Error::new(
-                    Span::call_site(),
-                    "#[sqs_message_handler] applies to an `async fn`",
-                ),
-            );
-        }
+    let (func, args, item2) = match prepare::<HandlerArgs>(attr, item, "sqs_message_handler") {
+        Ok(p) => p,
+        Err(e) => return e,
     };
-    let args: HandlerArgs = match syn::parse(attr) {
-        Ok(a) => a,
-        Err(e) => return with_error(item2, e),
-    };
-    if let Err(e) = check_signature(&func, "sqs_message_handler") {
-        return with_error(item2, e);
-    }
     let name = &func.sig.ident;
     let name_str = name.to_string();
     let queue = args.queue.tokens();
@@ -318,26 +319,10 @@ pub fn sqs_message_handler(attr: TokenStream, item: TokenStream) -> TokenStream 
 /// `sqs_handler::events`.
 #[proc_macro_attribute]
 pub fn sqs_consumer_event_handler(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let item2: TokenStream2 = item.clone().into();
-    let func: ItemFn = match syn::parse(item) {
-        Ok(f) => f,
-        Err(_) => {
-            return with_error(
-                item2,
-                syn::Error::new(
-                    Span::call_site(),
-                    "#[sqs_consumer_event_handler] applies to an `async fn`",
-                ),
-            );
-        }
+    let (func, args, item2) = match prepare::<HookArgs>(attr, item, "sqs_consumer_event_handler") {
+        Ok(p) => p,
+        Err(e) => return e,
     };
-    let args: HookArgs = match syn::parse(attr) {
-        Ok(a) => a,
-        Err(e) => return with_error(item2, e),
-    };
-    if let Err(e) = check_signature(&func, "sqs_consumer_event_handler") {
-        return with_error(item2, e);
-    }
     let types = arg_types(&func);
     let (kind, event_ty) = &args.event;
     let Some((first, rest)) = types.split_first() else {

@@ -212,7 +212,10 @@ impl QueueOptions {
     /// The system attributes to receive with each message. The default covers the extractors
     /// (receive count, sent timestamp, group id) plus deduplication id, sequence number and
     /// trace header; pass `[MessageSystemAttributeName::All]` for everything.
-    pub fn system_attributes(mut self, names: impl IntoIterator<Item = MessageSystemAttributeName>) -> Self {
+    pub fn system_attributes(
+        mut self,
+        names: impl IntoIterator<Item = MessageSystemAttributeName>,
+    ) -> Self {
         self.system_attributes = names.into_iter().collect();
         self
     }

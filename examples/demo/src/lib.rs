@@ -89,14 +89,9 @@ pub struct Demo {
 
 impl Demo {
     /// Stops gracefully: the API stops accepting, the worker drains, then this returns.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
         let _ = self.stop.send(true);
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
-        }
-        if let Some(s) = self.embedded.take() {
-            s.shutdown().await;
-        }
+        self.wait().await;
     }
 
     /// Waits until every part has stopped (after a signal handled elsewhere).

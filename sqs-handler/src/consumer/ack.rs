@@ -250,19 +250,25 @@ async fn delete_batch(shared: &Shared, mut handles: Vec<String>) {
     }
 }
 
-async fn change_batch(shared: &Shared, entries: Vec<(String, i32)>) {
-    let request: Vec<ChangeMessageVisibilityBatchRequestEntry> = entries
-        .iter()
+/// ChangeMessageVisibilityBatch entries, their ids the positions (distinct by construction).
+pub(crate) fn visibility_entries<'a>(
+    entries: impl Iterator<Item = (&'a str, i32)>,
+) -> Vec<ChangeMessageVisibilityBatchRequestEntry> {
+    entries
         .enumerate()
-        .filter_map(|(i, (h, secs))| {
+        .filter_map(|(i, (handle, secs))| {
             ChangeMessageVisibilityBatchRequestEntry::builder()
                 .id(i.to_string())
-                .receipt_handle(h)
-                .visibility_timeout(*secs)
+                .receipt_handle(handle)
+                .visibility_timeout(secs)
                 .build()
                 .ok()
         })
-        .collect();
+        .collect()
+}
+
+async fn change_batch(shared: &Shared, entries: Vec<(String, i32)>) {
+    let request = visibility_entries(entries.iter().map(|(h, secs)| (h.as_str(), *secs)));
     let result = shared
         .client
         .change_message_visibility_batch()

@@ -118,7 +118,9 @@ impl SqsConsumerBuilder {
         self
     }
 
-    /// Wraps every message handler in a tower layer. Layers added first are outermost.
+    /// Wraps every message handler in a tower layer. Layers added first are outermost. Batch
+    /// handlers take a whole receive rather than one [`MessageContext`], so layers do not wrap
+    /// them.
     /// Readiness is respected: the consumer waits for the service to be ready before it
     /// receives, so a concurrency-limit layer throttles polling.
     pub fn layer<L>(mut self, layer: L) -> Self

@@ -10,13 +10,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::ack::report;
+use super::ack::{report, visibility_entries};
 
 /// The heartbeat of one queue.
 #[derive(Debug)]
@@ -94,18 +93,7 @@ impl Heartbeat {
         }
         let secs = i32::try_from(self.visibility.as_secs().max(1)).unwrap_or(43_200);
         let calls = due.chunks(10).map(|chunk| {
-            let request: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
-                .iter()
-                .enumerate()
-                .filter_map(|(i, h)| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(h)
-                        .visibility_timeout(secs)
-                        .build()
-                        .ok()
-                })
-                .collect();
+            let request = visibility_entries(chunk.iter().map(|h| (h.as_str(), secs)));
             self.shared
                 .client
                 .change_message_visibility_batch()
