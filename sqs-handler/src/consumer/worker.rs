@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageAttributeValue;
 use futures_util::FutureExt as _;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -386,16 +388,26 @@ impl Worker {
                     }
                 }
                 Dispatch::Message(base) => {
-                    for (message, permit) in messages.into_iter().zip(permits) {
-                        let svc = base.clone();
-                        let worker = self.clone();
-                        let tracker = tracker.clone();
-                        self.spawn(async move {
-                            let _permit = permit;
-                            worker.handle(svc, message, received_at).await;
-                            worker.finished(tracker.as_deref(), 1).await;
-                        });
-                    }
+                    // One task per receive, its messages handled concurrently inside it: a slow
+                    // message never holds back the others, and each frees its capacity as it
+                    // ends, without a task spawn per message.
+                    let (worker, base) = (self.clone(), base.clone());
+                    self.spawn(async move {
+                        let mut running: FuturesUnordered<_> = messages
+                            .into_iter()
+                            .zip(permits)
+                            .map(|(message, permit)| {
+                                let (worker, svc, tracker) =
+                                    (&worker, base.clone(), tracker.as_deref());
+                                async move {
+                                    let _permit = permit;
+                                    worker.handle(svc, message, received_at).await;
+                                    worker.finished(tracker, 1).await;
+                                }
+                            })
+                            .collect();
+                        while running.next().await.is_some() {}
+                    });
                 }
             }
         }
