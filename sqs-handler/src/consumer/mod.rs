@@ -1,6 +1,11 @@
 //! The consumer: one poll loop per queue, handlers dispatched under a concurrency limit,
 //! acknowledgements batched, a visibility heartbeat, and a graceful shutdown.
 //!
+//! The messages of one receive are handled concurrently within one task (a slow message never
+//! holds back the others), and the receives run in parallel on the runtime's threads. A handler
+//! that burns CPU for long should move that work to `tokio::task::spawn_blocking` or its own
+//! task, as in any async code.
+//!
 //! Shutdown ([`SqsConsumer::run_until`]): receiving stops at once (a long poll in flight is cut,
 //! and messages returned as it ends are released), running handlers get up to the shutdown
 //! timeout to finish, pending deletes are flushed, whatever did not finish is released
