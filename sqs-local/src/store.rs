@@ -593,7 +593,10 @@ fn paginate(
             .map_err(|_| ApiError::invalid_parameter(format!("Invalid NextToken {t:?}.")))?,
         None => 0,
     };
-    let end = max.map_or(names.len(), |m| (start + m as usize).min(names.len()));
+    // The token comes from the client: saturate rather than overflow on a huge one.
+    let end = max.map_or(names.len(), |m| {
+        start.saturating_add(m as usize).min(names.len())
+    });
     let page: Vec<String> = names
         .get(start..end)
         .unwrap_or(&[])

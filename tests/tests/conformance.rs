@@ -106,6 +106,51 @@ conformance!(queue_lifecycle, |ep: Endpoint| async move {
     assert!(err.into_service_error().is_queue_does_not_exist());
 });
 
+conformance!(
+    list_queues_pages_with_next_token,
+    |ep: Endpoint| async move {
+        for name in ["page-a", "page-b", "page-c"] {
+            ep.create_queue(name, &[]).await;
+        }
+        let prefix = ep.name("page-");
+        let first = ep
+            .client
+            .list_queues()
+            .queue_name_prefix(&prefix)
+            .max_results(2)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(first.queue_urls().len(), 2);
+        let token = first.next_token().expect("a second page").to_owned();
+        let second = ep
+            .client
+            .list_queues()
+            .queue_name_prefix(&prefix)
+            .max_results(2)
+            .next_token(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(second.queue_urls().len(), 1);
+        assert!(second.next_token().is_none());
+    }
+);
+
+#[tokio::test]
+async fn a_huge_next_token_is_answered_not_crashed_on() {
+    let ep = Endpoint::local().await;
+    let out = ep
+        .client
+        .list_queues()
+        .max_results(5)
+        .next_token(usize::MAX.to_string())
+        .send()
+        .await
+        .expect("an answer, not a crash");
+    assert!(out.queue_urls().is_empty());
+}
+
 conformance!(invalid_queue_names_are_refused, |ep: Endpoint| async move {
     for bad in ["has space", "", &"x".repeat(81)] {
         let err = ep.client.create_queue().queue_name(bad).send().await;
