@@ -396,7 +396,7 @@ async fn latency(client: &Client, samples: usize) -> Result<(f64, f64), String> 
 }
 
 fn svg(results: &BTreeMap<(Engine, usize), Run>, path: &Path) -> std::io::Result<()> {
-    let (w, h, left, bottom, top, right) = (720.0, 420.0, 70.0, 50.0, 30.0, 220.0);
+    let (w, h, left, bottom, top, right) = (780.0, 420.0, 70.0, 50.0, 30.0, 280.0);
     let xs = [1usize, 10, 100];
     let max = results.values().map(Run::rate).fold(1.0, f64::max) * 1.1;
     let x = |i: usize| left + (w - left - right) * i as f64 / 2.0;
