@@ -35,7 +35,10 @@ impl SqsMessage {
         self.inner.body().unwrap_or("")
     }
 
-    /// A system attribute (`ApproximateReceiveCount`, `SentTimestamp`, ...).
+    /// A system attribute, when it was received. By default the consumer receives
+    /// `ApproximateReceiveCount`, `SentTimestamp`, `MessageGroupId`, `MessageDeduplicationId`,
+    /// `SequenceNumber` and `AWSTraceHeader`; ask for others with
+    /// [`QueueOptions::system_attributes`](crate::QueueOptions::system_attributes).
     pub fn system_attribute(&self, name: MessageSystemAttributeName) -> Option<&str> {
         self.inner
             .attributes()

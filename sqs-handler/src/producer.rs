@@ -323,7 +323,8 @@ impl Producer {
     }
 
     /// Sends many messages in SendMessageBatch calls of at most 10 entries and 1 MiB, sent
-    /// concurrently. The report lists each message as sent or failed, by input position.
+    /// concurrently (one after another to a FIFO queue, so that message groups keep their
+    /// order). The report lists each message as sent or failed, by input position.
     ///
     /// # Errors
     /// Only when the queue's URL cannot be resolved; per-message failures are in the report.
@@ -360,8 +361,19 @@ impl Producer {
         if !current.is_empty() {
             chunks.push(current);
         }
-        let sends = chunks.into_iter().map(|chunk| self.send_chunk(&url, chunk));
-        for (sent, failed) in futures_util::future::join_all(sends).await {
+        let results = if url.ends_with(".fifo") {
+            // A FIFO queue orders messages as they arrive: concurrent chunks could arrive out
+            // of order and reorder a message group, so they go one after another.
+            let mut results = Vec::with_capacity(chunks.len());
+            for chunk in chunks {
+                results.push(self.send_chunk(&url, chunk).await);
+            }
+            results
+        } else {
+            let sends = chunks.into_iter().map(|chunk| self.send_chunk(&url, chunk));
+            futures_util::future::join_all(sends).await
+        };
+        for (sent, failed) in results {
             report.sent.extend(sent);
             report.failed.extend(failed);
         }

@@ -1036,6 +1036,53 @@ async fn producer_chunks_and_reports_each_message() {
     assert_eq!(attrs.messages().len(), 1);
 }
 
+conformance!(
+    producer_keeps_fifo_order_across_chunks,
+    |ep: Endpoint| async move {
+        let n = if ep.reference { 100 } else { 300 };
+        let url = ep.create_queue("sent-in-order.fifo", &[]).await;
+        let producer = Producer::with_client(ep.client.clone());
+        let messages = (0..n).map(|i| {
+            OutgoingMessage::new(format!("{i}"))
+                .group_id("one-group")
+                .deduplication_id(format!("d{i}"))
+        });
+        let report = producer
+            .send_batch(&ep.name("sent-in-order.fifo"), messages)
+            .await
+            .unwrap();
+        assert!(report.is_complete());
+        let mut received = Vec::new();
+        while received.len() < n {
+            let out = ep
+                .client
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            assert!(!out.messages().is_empty(), "all {n} are visible");
+            for m in out.messages() {
+                received.push(m.body().unwrap().parse::<usize>().unwrap());
+                ep.client
+                    .delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        assert_eq!(
+            received,
+            (0..n).collect::<Vec<_>>(),
+            "chunks of 10 arrive in input order"
+        );
+    }
+);
+
 #[tokio::test]
 async fn status_counts_and_empty_events() {
     let ep = Endpoint::local().await;
