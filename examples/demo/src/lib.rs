@@ -122,22 +122,19 @@ impl Demo {
 
 /// Creates the dead-letter queue and the jobs queue (redrive after 3 receives) if missing.
 async fn ensure_queues(client: &aws_sdk_sqs::Client, queue: &str) -> Result<String, DemoError> {
-    let fail = |q: &str, e: String| DemoError::Queue {
-        queue: q.to_owned(),
-        message: e,
-    };
+    fn fail(queue: &str, e: &(dyn std::error::Error + 'static)) -> DemoError {
+        DemoError::Queue {
+            queue: queue.to_owned(),
+            message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+        }
+    }
     let dlq = format!("{queue}-dlq");
     let dlq_url = client
         .create_queue()
         .queue_name(&dlq)
         .send()
         .await
-        .map_err(|e| {
-            fail(
-                &dlq,
-                aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
-            )
-        })?
+        .map_err(|e| fail(&dlq, &e))?
         .queue_url
         .unwrap_or_default();
     let arn = client
@@ -146,12 +143,7 @@ async fn ensure_queues(client: &aws_sdk_sqs::Client, queue: &str) -> Result<Stri
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|e| {
-            fail(
-                &dlq,
-                aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
-            )
-        })?
+        .map_err(|e| fail(&dlq, &e))?
         .attributes()
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
         .unwrap_or_default();
@@ -169,10 +161,7 @@ async fn ensure_queues(client: &aws_sdk_sqs::Client, queue: &str) -> Result<Stri
             if e.as_service_error()
                 .is_some_and(|s| s.is_queue_name_exists()) => {}
         Err(e) => {
-            return Err(fail(
-                queue,
-                aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
-            ));
+            return Err(fail(queue, &e));
         }
     }
     Ok(dlq)
