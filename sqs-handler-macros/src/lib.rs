@@ -223,16 +223,22 @@ fn arg_types(item: &ItemFn) -> Vec<&syn::Type> {
         .collect()
 }
 
+/// A check, spanned at `ty`, that `ty` implements `bound`: the compiler's error then points at
+/// the argument or return type at fault.
+fn bound_check(ty: &syn::Type, bound: &TokenStream2) -> TokenStream2 {
+    quote_spanned! {ty.span()=>
+        {
+            fn __sqs_handler_check<T: #bound>() {}
+            __sqs_handler_check::<#ty>();
+        }
+    }
+}
+
 /// A check, spanned at the return type, that the output implements `bound`.
 fn return_check(item: &ItemFn, bound: TokenStream2) -> TokenStream2 {
     match &item.sig.output {
         syn::ReturnType::Default => TokenStream2::new(),
-        syn::ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
-            {
-                fn __sqs_handler_output<T: #bound>() {}
-                __sqs_handler_output::<#ty>();
-            }
-        },
+        syn::ReturnType::Type(_, ty) => bound_check(ty, &bound),
     }
 }
 
@@ -283,14 +289,9 @@ pub fn sqs_message_handler(attr: TokenStream, item: TokenStream) -> TokenStream 
         )
     };
     let output_check = return_check(&func, output);
-    let checks = arg_types(&func).into_iter().map(|ty| {
-        quote_spanned! {ty.span()=>
-            {
-                fn __sqs_handler_extractor<T: #trait_path>() {}
-                __sqs_handler_extractor::<#ty>();
-            }
-        }
-    });
+    let checks = arg_types(&func)
+        .into_iter()
+        .map(|ty| bound_check(ty, &trait_path));
     quote! {
         #item2
 
@@ -337,21 +338,13 @@ pub fn sqs_consumer_event_handler(attr: TokenStream, item: TokenStream) -> Token
     let name = &func.sig.ident;
     let name_str = name.to_string();
     let queue = args.queue.tokens();
-    let first_check = quote_spanned! {first.span()=>
-        {
-            fn __sqs_handler_event<T: ::sqs_handler::__private::IsEvent<::sqs_handler::#event_ty>>() {}
-            __sqs_handler_event::<#first>();
-        }
-    };
+    let first_check = bound_check(
+        first,
+        &quote!(::sqs_handler::__private::IsEvent<::sqs_handler::#event_ty>),
+    );
     let output_check = return_check(&func, quote!(::sqs_handler::IntoHandlerResult));
-    let checks = rest.iter().map(|ty| {
-        quote_spanned! {ty.span()=>
-            {
-                fn __sqs_handler_extractor<T: ::sqs_handler::__private::FromHookContext>() {}
-                __sqs_handler_extractor::<#ty>();
-            }
-        }
-    });
+    let extractor = quote!(::sqs_handler::__private::FromHookContext);
+    let checks = rest.iter().map(|ty| bound_check(ty, &extractor));
     quote! {
         #item2
 

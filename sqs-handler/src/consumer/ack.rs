@@ -76,8 +76,8 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckOp>) {
             Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
                 Ok(op) => op,
                 Err(_) => {
-                    flush_deletes(&shared, &limit, &mut flushes, &mut deletes).await;
-                    flush_changes(&shared, &limit, &mut flushes, &mut changes).await;
+                    flush(&shared, &limit, &mut flushes, &mut deletes, delete_owned).await;
+                    flush(&shared, &limit, &mut flushes, &mut changes, change_owned).await;
                     deadline = None;
                     continue;
                 }
@@ -101,10 +101,10 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckOp>) {
             }
         }
         if deletes.len() >= 10 {
-            flush_deletes(&shared, &limit, &mut flushes, &mut deletes).await;
+            flush(&shared, &limit, &mut flushes, &mut deletes, delete_owned).await;
         }
         if changes.len() >= 10 {
-            flush_changes(&shared, &limit, &mut flushes, &mut changes).await;
+            flush(&shared, &limit, &mut flushes, &mut changes, change_owned).await;
         }
         deadline = if deletes.is_empty() && changes.is_empty() {
             None
@@ -113,37 +113,22 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckOp>) {
         };
         while flushes.try_join_next().is_some() {}
     }
-    flush_deletes(&shared, &limit, &mut flushes, &mut deletes).await;
-    flush_changes(&shared, &limit, &mut flushes, &mut changes).await;
+    flush(&shared, &limit, &mut flushes, &mut deletes, delete_owned).await;
+    flush(&shared, &limit, &mut flushes, &mut changes, change_owned).await;
     while flushes.join_next().await.is_some() {}
 }
 
-async fn flush_deletes(
+/// Sends the buffered entries as one batch call in its own task (at most `MAX_FLUSHES` at once).
+async fn flush<T, F>(
     shared: &Arc<Shared>,
     limit: &Arc<Semaphore>,
     set: &mut JoinSet<()>,
-    buf: &mut Vec<String>,
-) {
-    if buf.is_empty() {
-        return;
-    }
-    let handles = std::mem::take(buf);
-    let Ok(permit) = limit.clone().acquire_owned().await else {
-        return;
-    };
-    let shared = shared.clone();
-    set.spawn(async move {
-        let _permit = permit;
-        delete_batch(&shared, handles).await;
-    });
-}
-
-async fn flush_changes(
-    shared: &Arc<Shared>,
-    limit: &Arc<Semaphore>,
-    set: &mut JoinSet<()>,
-    buf: &mut Vec<(String, i32)>,
-) {
+    buf: &mut Vec<T>,
+    send: fn(Arc<Shared>, Vec<T>) -> F,
+) where
+    T: Send + 'static,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     if buf.is_empty() {
         return;
     }
@@ -151,11 +136,19 @@ async fn flush_changes(
     let Ok(permit) = limit.clone().acquire_owned().await else {
         return;
     };
-    let shared = shared.clone();
+    let call = send(shared.clone(), entries);
     set.spawn(async move {
         let _permit = permit;
-        change_batch(&shared, entries).await;
+        call.await;
     });
+}
+
+async fn delete_owned(shared: Arc<Shared>, handles: Vec<String>) {
+    delete_batch(&shared, handles).await;
+}
+
+async fn change_owned(shared: Arc<Shared>, entries: Vec<(String, i32)>) {
+    change_batch(&shared, entries).await;
 }
 
 pub(crate) async fn report(
