@@ -615,40 +615,37 @@ impl Queue {
 
     fn render(&self, m: &Message, key: u64, opts: &ReceiveOptions) -> ReceivedMessage {
         let mut attributes = BTreeMap::new();
-        let wanted = |name: &str| {
-            opts.system_attributes
-                .iter()
-                .any(|a| a == "All" || a == name)
-        };
-        let mut put = |name: &'static str, value: Option<String>| {
-            if let Some(v) = value
-                && wanted(name)
-            {
-                attributes.insert(name, v);
-            }
-        };
         if !opts.system_attributes.is_empty() {
-            put("SenderId", Some(SENDER_ID.to_owned()));
-            put("SentTimestamp", Some(m.sent_ms.to_string()));
-            put("ApproximateReceiveCount", Some(m.receive_count.to_string()));
-            put(
-                "ApproximateFirstReceiveTimestamp",
-                Some(m.first_receive_ms.to_string()),
-            );
-            put("SequenceNumber", m.sequence.map(|s| s.to_string()));
-            put(
-                "MessageDeduplicationId",
-                m.dedup_id.as_deref().map(str::to_owned),
-            );
-            put("MessageGroupId", m.group_id.as_deref().map(str::to_owned));
-            put(
-                "AWSTraceHeader",
-                m.trace_header.as_deref().map(str::to_owned),
-            );
-            put(
-                "DeadLetterQueueSourceArn",
-                m.dlq_source_arn.as_deref().map(str::to_owned),
-            );
+            let all = opts.system_attributes.iter().any(|a| a == "All");
+            // Only what was asked for is rendered: a receive of 10 asks for a few at most.
+            let mut put = |name: &'static str, value: &dyn Fn() -> Option<String>| {
+                if (all || opts.system_attributes.iter().any(|a| a == name))
+                    && let Some(v) = value()
+                {
+                    attributes.insert(name, v);
+                }
+            };
+            put("SenderId", &|| Some(SENDER_ID.to_owned()));
+            put("SentTimestamp", &|| Some(m.sent_ms.to_string()));
+            put("ApproximateReceiveCount", &|| {
+                Some(m.receive_count.to_string())
+            });
+            put("ApproximateFirstReceiveTimestamp", &|| {
+                Some(m.first_receive_ms.to_string())
+            });
+            put("SequenceNumber", &|| m.sequence.map(|s| s.to_string()));
+            put("MessageDeduplicationId", &|| {
+                m.dedup_id.as_deref().map(str::to_owned)
+            });
+            put("MessageGroupId", &|| {
+                m.group_id.as_deref().map(str::to_owned)
+            });
+            put("AWSTraceHeader", &|| {
+                m.trace_header.as_deref().map(str::to_owned)
+            });
+            put("DeadLetterQueueSourceArn", &|| {
+                m.dlq_source_arn.as_deref().map(str::to_owned)
+            });
         }
         let message_attributes: BTreeMap<String, MessageAttributeValue> =
             if opts.message_attributes.is_empty() || m.attributes.is_empty() {

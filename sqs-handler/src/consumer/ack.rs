@@ -136,7 +136,9 @@ async fn flush<T, F>(
     let Ok(permit) = limit.clone().acquire_owned().await else {
         return;
     };
-    let call = send(shared.clone(), entries);
+    // Boxed: the SDK call's future is several KiB, and a task moves its future on spawn and
+    // on completion; a box moves as a pointer.
+    let call = Box::pin(send(shared.clone(), entries));
     set.spawn(async move {
         let _permit = permit;
         call.await;

@@ -601,7 +601,9 @@ impl Worker {
             || options.non_retryable_if.as_ref().is_some_and(|p| p(&error));
         let action = if non_retryable {
             match &self.shared.forward {
-                Some((name, url)) => match self.forward(message, url).await {
+                // Boxed: the SDK call's future is several KiB, and inline it would enlarge
+                // every message's future, which is moved on each spawn.
+                Some((name, url)) => match Box::pin(self.forward(message, url)).await {
                     Ok(()) => MessageAction::Forwarded(name.clone()),
                     Err(e) => {
                         report(&self.shared, "SendMessage", format!("could not forward message {} to {name}: {e}; it stays in {} for redelivery", message.message_id(), self.shared.queue)).await;
