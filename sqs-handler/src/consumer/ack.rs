@@ -3,14 +3,18 @@
 //! Entries are buffered per kind and flushed when 10 are waiting or when the flush interval has
 //! passed since the first; flushes run concurrently. Within a request ids are the entry's
 //! position, so never repeated, and a receipt handle is never sent twice. Entries that fail with
-//! a server fault are retried; the rest are reported through the `error` event.
+//! a server fault, and calls that fail in transport, are retried; the rest are reported through
+//! the `error` event.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
 };
+use futures_util::future::BoxFuture;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -76,8 +80,8 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckOp>) {
             Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
                 Ok(op) => op,
                 Err(_) => {
-                    flush(&shared, &limit, &mut flushes, &mut deletes, delete_owned).await;
-                    flush(&shared, &limit, &mut flushes, &mut changes, change_owned).await;
+                    flush(&shared, &limit, &mut flushes, &mut deletes, delete_batch).await;
+                    flush(&shared, &limit, &mut flushes, &mut changes, change_batch).await;
                     deadline = None;
                     continue;
                 }
@@ -101,10 +105,10 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckOp>) {
             }
         }
         if deletes.len() >= 10 {
-            flush(&shared, &limit, &mut flushes, &mut deletes, delete_owned).await;
+            flush(&shared, &limit, &mut flushes, &mut deletes, delete_batch).await;
         }
         if changes.len() >= 10 {
-            flush(&shared, &limit, &mut flushes, &mut changes, change_owned).await;
+            flush(&shared, &limit, &mut flushes, &mut changes, change_batch).await;
         }
         deadline = if deletes.is_empty() && changes.is_empty() {
             None
@@ -113,8 +117,8 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckOp>) {
         };
         while flushes.try_join_next().is_some() {}
     }
-    flush(&shared, &limit, &mut flushes, &mut deletes, delete_owned).await;
-    flush(&shared, &limit, &mut flushes, &mut changes, change_owned).await;
+    flush(&shared, &limit, &mut flushes, &mut deletes, delete_batch).await;
+    flush(&shared, &limit, &mut flushes, &mut changes, change_batch).await;
     while flushes.join_next().await.is_some() {}
 }
 
@@ -136,21 +140,12 @@ async fn flush<T, F>(
     let Ok(permit) = limit.clone().acquire_owned().await else {
         return;
     };
-    // Boxed: the SDK call's future is several KiB, and a task moves its future on spawn and
-    // on completion; a box moves as a pointer.
-    let call = Box::pin(send(shared.clone(), entries));
+    // Small (672 bytes): the SDK call's future lives in the box `send_batch` awaits.
+    let call = send(shared.clone(), entries);
     set.spawn(async move {
         let _permit = permit;
         call.await;
     });
-}
-
-async fn delete_owned(shared: Arc<Shared>, handles: Vec<String>) {
-    delete_batch(&shared, handles).await;
-}
-
-async fn change_owned(shared: Arc<Shared>, entries: Vec<(String, i32)>) {
-    change_batch(&shared, entries).await;
 }
 
 pub(crate) async fn report(
@@ -170,9 +165,58 @@ pub(crate) async fn report(
     }
 }
 
-async fn delete_batch(shared: &Shared, mut handles: Vec<String>) {
+/// Sends `items` as one batch call, retrying transport faults and the entries that failed with
+/// a server fault (up to `RETRIES` times); reports the rest, saying `consequence`. `call` sends
+/// the items with ids that are their positions and returns the failed entries; it calls the
+/// SDK's `send` inside the box it returns, so that future (several KiB) is built in place, not
+/// moved.
+async fn send_batch<T>(
+    shared: &Shared,
+    operation: &'static str,
+    consequence: &str,
+    mut items: Vec<T>,
+    call: impl Fn(&[T]) -> BoxFuture<'static, Result<Vec<BatchResultErrorEntry>, String>>,
+) {
     for attempt in 0..=RETRIES {
-        let entries: Vec<DeleteMessageBatchRequestEntry> = handles
+        let last = attempt == RETRIES;
+        match call(&items).await {
+            Ok(failed) => {
+                let mut retry = vec![false; items.len()];
+                for f in &failed {
+                    match f.id().parse::<usize>().ok().filter(|i| *i < items.len()) {
+                        Some(i) if !f.sender_fault() && !last => retry[i] = true,
+                        _ => {
+                            let why = f.message().unwrap_or("");
+                            let text = format!("entry failed ({}): {why}; {consequence}", f.code());
+                            report(shared, operation, text).await;
+                        }
+                    }
+                }
+                if !retry.contains(&true) {
+                    return;
+                }
+                items = items
+                    .into_iter()
+                    .zip(retry)
+                    .filter_map(|(item, again)| again.then_some(item))
+                    .collect();
+            }
+            Err(e) if !last => {
+                tracing::debug!(queue = %shared.queue, operation, error = %e, "batch call failed; retrying");
+            }
+            Err(e) => {
+                let text = format!("{} entries not applied: {e}; {consequence}", items.len());
+                report(shared, operation, text).await;
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+    }
+}
+
+async fn delete_batch(shared: Arc<Shared>, handles: Vec<String>) {
+    let call = |handles: &[String]| -> BoxFuture<'static, _> {
+        let entries = handles
             .iter()
             .enumerate()
             .filter_map(|(i, h)| {
@@ -183,66 +227,24 @@ async fn delete_batch(shared: &Shared, mut handles: Vec<String>) {
                     .ok()
             })
             .collect();
-        let result = shared
+        let request = shared
             .client
             .delete_message_batch()
             .queue_url(&shared.url)
-            .set_entries(Some(entries))
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                shared.counters.deleted.fetch_add(
-                    out.successful().len() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                let mut retry = Vec::new();
-                for f in out.failed() {
-                    let handle = f
-                        .id()
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|i| handles.get(i))
-                        .cloned();
-                    if !f.sender_fault() && attempt < RETRIES {
-                        retry.extend(handle);
-                    } else {
-                        report(
-                            shared,
-                            "DeleteMessageBatch",
-                            format!(
-                                "entry failed ({}): {}; the message may be delivered again",
-                                f.code(),
-                                f.message().unwrap_or("")
-                            ),
-                        )
-                        .await;
-                    }
-                }
-                if retry.is_empty() {
-                    return;
-                }
-                handles = retry;
-            }
-            Err(e) if attempt < RETRIES => {
-                tracing::debug!(queue = %shared.queue, error = %e, "DeleteMessageBatch failed; retrying");
-            }
-            Err(e) => {
-                report(
-                    shared,
-                    "DeleteMessageBatch",
-                    format!(
-                        "{} messages not deleted, they will be delivered again: {}",
-                        handles.len(),
-                        aws_sdk_sqs::error::DisplayErrorContext(&e)
-                    ),
-                )
-                .await;
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-    }
+            .set_entries(Some(entries));
+        let counters = shared.counters.clone();
+        Box::pin(async move {
+            let out = request
+                .send()
+                .await
+                .map_err(|e| DisplayErrorContext(&e).to_string())?;
+            let deleted = out.successful().len() as u64;
+            counters.deleted.fetch_add(deleted, Ordering::Relaxed);
+            Ok(out.failed)
+        })
+    };
+    let consequence = "the message may be delivered again";
+    send_batch(&shared, "DeleteMessageBatch", consequence, handles, call).await;
 }
 
 /// ChangeMessageVisibilityBatch entries, their ids the positions (distinct by construction).
@@ -262,28 +264,29 @@ pub(crate) fn visibility_entries<'a>(
         .collect()
 }
 
-async fn change_batch(shared: &Shared, entries: Vec<(String, i32)>) {
-    let request = visibility_entries(entries.iter().map(|(h, secs)| (h.as_str(), *secs)));
-    let result = shared
-        .client
-        .change_message_visibility_batch()
-        .queue_url(&shared.url)
-        .set_entries(Some(request))
-        .send()
-        .await;
-    match result {
-        Ok(out) => {
-            for f in out.failed() {
-                report(
-                    shared,
-                    "ChangeMessageVisibilityBatch",
-                    format!("entry failed ({}): {}", f.code(), f.message().unwrap_or("")),
-                )
-                .await;
-            }
-        }
-        Err(e) => {
-            report(shared, "ChangeMessageVisibilityBatch", format!("{} visibility changes failed; those messages return after their visibility timeout: {}", entries.len(), aws_sdk_sqs::error::DisplayErrorContext(&e))).await;
-        }
-    }
+async fn change_batch(shared: Arc<Shared>, changes: Vec<(String, i32)>) {
+    let call = |changes: &[(String, i32)]| -> BoxFuture<'static, _> {
+        let entries = visibility_entries(changes.iter().map(|(h, secs)| (h.as_str(), *secs)));
+        let request = shared
+            .client
+            .change_message_visibility_batch()
+            .queue_url(&shared.url)
+            .set_entries(Some(entries));
+        Box::pin(async move {
+            let out = request
+                .send()
+                .await
+                .map_err(|e| DisplayErrorContext(&e).to_string())?;
+            Ok(out.failed)
+        })
+    };
+    let consequence = "the message returns when its visibility timeout ends";
+    send_batch(
+        &shared,
+        "ChangeMessageVisibilityBatch",
+        consequence,
+        changes,
+        call,
+    )
+    .await;
 }
