@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use sqs_local::LocalSqs;
 
 /// Environment variable naming the reference endpoint (LocalStack) for the conformance suite.
@@ -99,6 +100,45 @@ impl Endpoint {
             .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::from(name)))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// One ReceiveMessage of up to `max` messages, long-polling `wait` seconds, with every
+    /// system and message attribute.
+    pub async fn receive(&self, url: &str, max: i32, wait: i32) -> Vec<Message> {
+        self.client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(max)
+            .wait_time_seconds(wait)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("receive from {url}: {e:?}"))
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// Receives until `count` messages came or `deadline` passed; returns them in arrival order.
+    pub async fn receive_n(&self, url: &str, count: usize, deadline: Duration) -> Vec<Message> {
+        let start = Instant::now();
+        let mut out = Vec::new();
+        while out.len() < count && start.elapsed() < deadline {
+            out.extend(self.receive(url, 10, 1).await);
+        }
+        out
+    }
+
+    /// Deletes a received message with DeleteMessage.
+    pub async fn delete(&self, url: &str, message: &Message) {
+        let handle = message.receipt_handle().unwrap_or_default();
+        self.client
+            .delete_message()
+            .queue_url(url)
+            .receipt_handle(handle)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("delete from {url}: {e:?}"));
     }
 }
 

@@ -11,31 +11,6 @@ use aws_sdk_sqs::types::{
 };
 use sqs_handler_tests::{Endpoint, conformance, wait_for};
 
-async fn receive(ep: &Endpoint, url: &str, max: i32, wait: i32) -> Vec<Message> {
-    ep.client
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(max)
-        .wait_time_seconds(wait)
-        .message_system_attribute_names(MessageSystemAttributeName::All)
-        .message_attribute_names("All")
-        .send()
-        .await
-        .expect("receive")
-        .messages
-        .unwrap_or_default()
-}
-
-/// Receives until `count` messages came or `deadline` passed; returns them in arrival order.
-async fn receive_n(ep: &Endpoint, url: &str, count: usize, deadline: Duration) -> Vec<Message> {
-    let start = Instant::now();
-    let mut out = Vec::new();
-    while out.len() < count && start.elapsed() < deadline {
-        out.extend(receive(ep, url, 10, 1).await);
-    }
-    out
-}
-
 fn sys(m: &Message, name: MessageSystemAttributeName) -> Option<String> {
     m.attributes().and_then(|a| a.get(&name)).cloned()
 }
@@ -211,7 +186,7 @@ conformance!(
             .md5_of_message_attributes()
             .expect("attribute digest")
             .to_owned();
-        let got = receive(&ep, &url, 10, 1).await;
+        let got = ep.receive(&url, 10, 1).await;
         assert_eq!(got.len(), 1);
         let m = &got[0];
         assert_eq!(m.body(), Some("hello world"));
@@ -226,23 +201,10 @@ conformance!(
             Some(vec![0u8, 1, 2, 255])
         );
 
-        let handle = m.receipt_handle().unwrap();
-        ep.client
-            .delete_message()
-            .queue_url(&url)
-            .receipt_handle(handle)
-            .send()
-            .await
-            .unwrap();
+        ep.delete(&url, m).await;
         // Deleting again with the same handle succeeds (idempotent).
-        ep.client
-            .delete_message()
-            .queue_url(&url)
-            .receipt_handle(handle)
-            .send()
-            .await
-            .unwrap();
-        assert!(receive(&ep, &url, 10, 1).await.is_empty());
+        ep.delete(&url, m).await;
+        assert!(ep.receive(&url, 10, 1).await.is_empty());
         assert_eq!(count(&ep, &url, "ApproximateNumberOfMessages").await, 0);
         assert_eq!(
             count(&ep, &url, "ApproximateNumberOfMessagesNotVisible").await,
@@ -398,17 +360,17 @@ conformance!(
             .send()
             .await
             .unwrap();
-        let first = receive(&ep, &url, 1, 1).await;
+        let first = ep.receive(&url, 1, 1).await;
         assert_eq!(first.len(), 1);
         assert!(
-            receive(&ep, &url, 1, 0).await.is_empty(),
+            ep.receive(&url, 1, 0).await.is_empty(),
             "invisible while in flight"
         );
         assert_eq!(
             count(&ep, &url, "ApproximateNumberOfMessagesNotVisible").await,
             1
         );
-        let again = receive_n(&ep, &url, 1, Duration::from_secs(6)).await;
+        let again = ep.receive_n(&url, 1, Duration::from_secs(6)).await;
         assert_eq!(again.len(), 1, "redelivered after the visibility timeout");
         assert_eq!(again[0].message_id(), first[0].message_id());
         assert_eq!(
@@ -450,10 +412,7 @@ conformance!(
             .await
             .unwrap();
         assert_eq!(got.messages().len(), 1);
-        assert_eq!(
-            receive_n(&ep, &url, 1, Duration::from_secs(6)).await.len(),
-            1
-        );
+        assert_eq!(ep.receive_n(&url, 1, Duration::from_secs(6)).await.len(), 1);
     }
 );
 
@@ -472,7 +431,7 @@ conformance!(
                 .await
                 .unwrap();
         }
-        let got = receive_n(&ep, &url, 3, Duration::from_secs(5)).await;
+        let got = ep.receive_n(&url, 3, Duration::from_secs(5)).await;
         assert_eq!(got.len(), 3);
         // Release one now, extend one, keep one.
         ep.client
@@ -518,7 +477,7 @@ conformance!(
             batch.failed().iter().map(|f| f.id()).collect::<Vec<_>>(),
             ["b"]
         );
-        let again = receive(&ep, &url, 10, 1).await;
+        let again = ep.receive(&url, 10, 1).await;
         assert_eq!(again.len(), 1, "only the released message is visible");
         assert_eq!(again[0].message_id(), got[0].message_id());
     }
@@ -551,15 +510,9 @@ conformance!(
             .send()
             .await
             .unwrap();
-        let m = receive(&ep, &url, 1, 1).await.remove(0);
+        let m = ep.receive(&url, 1, 1).await.remove(0);
         let handle = m.receipt_handle().unwrap();
-        ep.client
-            .delete_message()
-            .queue_url(&url)
-            .receipt_handle(handle)
-            .send()
-            .await
-            .unwrap();
+        ep.delete(&url, &m).await;
         let err = ep
             .client
             .change_message_visibility()
@@ -643,17 +596,14 @@ conformance!(
             .await
             .unwrap();
         assert!(
-            receive(&ep, &url, 10, 0).await.is_empty(),
+            ep.receive(&url, 10, 0).await.is_empty(),
             "delayed message is not visible at once"
         );
         assert_eq!(
             count(&ep, &url, "ApproximateNumberOfMessagesDelayed").await,
             1
         );
-        assert_eq!(
-            receive_n(&ep, &url, 1, Duration::from_secs(8)).await.len(),
-            1
-        );
+        assert_eq!(ep.receive_n(&url, 1, Duration::from_secs(8)).await.len(), 1);
 
         let url = ep.create_queue("qdelay", &[("DelaySeconds", "2")]).await;
         ep.client
@@ -663,11 +613,8 @@ conformance!(
             .send()
             .await
             .unwrap();
-        assert!(receive(&ep, &url, 10, 0).await.is_empty());
-        assert_eq!(
-            receive_n(&ep, &url, 1, Duration::from_secs(8)).await.len(),
-            1
-        );
+        assert!(ep.receive(&url, 10, 0).await.is_empty());
+        assert_eq!(ep.receive_n(&url, 1, Duration::from_secs(8)).await.len(), 1);
     }
 );
 
@@ -700,10 +647,10 @@ conformance!(
         }
         // The third receive from the source finds it over maxReceiveCount and moves it.
         assert!(
-            receive(&ep, &src, 10, 1).await.is_empty(),
+            ep.receive(&src, 10, 1).await.is_empty(),
             "not delivered a third time"
         );
-        let moved = receive_n(&ep, &dlq, 1, Duration::from_secs(8)).await;
+        let moved = ep.receive_n(&dlq, 1, Duration::from_secs(8)).await;
         assert_eq!(moved.len(), 1);
         assert_eq!(moved[0].body(), Some("poison"));
         assert_eq!(moved[0].message_id(), sent.message_id());
@@ -715,7 +662,7 @@ conformance!(
             Some(ep.arn(&src).await),
             "DeadLetterQueueSourceArn names the source"
         );
-        assert!(receive(&ep, &src, 10, 0).await.is_empty());
+        assert!(ep.receive(&src, 10, 0).await.is_empty());
 
         let sources = ep
             .client
@@ -836,7 +783,7 @@ conformance!(maximum_message_size, |ep: Endpoint| async move {
         .send()
         .await
         .unwrap();
-    let got = receive(&ep, &big, 1, 1).await;
+    let got = ep.receive(&big, 1, 1).await;
     assert_eq!(got[0].body().map(str::len), Some(1_048_576));
 });
 
@@ -923,7 +870,7 @@ conformance!(batch_calls_report_each_entry, |ep: Endpoint| async move {
         .unwrap_err();
     assert!(empty.into_service_error().is_empty_batch_request());
 
-    let got = receive_n(&ep, &url, 2, Duration::from_secs(5)).await;
+    let got = ep.receive_n(&url, 2, Duration::from_secs(5)).await;
     let del = ep
         .client
         .delete_message_batch()
@@ -1008,28 +955,19 @@ conformance!(
         );
 
         // Receive one at a time; a group stays held while its message is in flight.
-        let first = receive(&ep, &url, 1, 1).await;
+        let first = ep.receive(&url, 1, 1).await;
         assert_eq!(first[0].body(), Some("a0"));
-        let second = receive(&ep, &url, 1, 1).await;
+        let second = ep.receive(&url, 1, 1).await;
         assert_eq!(
             second[0].body(),
             Some("b1"),
             "group a is held while a0 is in flight"
         );
-        assert!(
-            receive(&ep, &url, 10, 0).await.is_empty(),
-            "both groups held"
-        );
+        assert!(ep.receive(&url, 10, 0).await.is_empty(), "both groups held");
         for m in first.iter().chain(&second) {
-            ep.client
-                .delete_message()
-                .queue_url(&url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
+            ep.delete(&url, m).await;
         }
-        let rest = receive_n(&ep, &url, 4, Duration::from_secs(5)).await;
+        let rest = ep.receive_n(&url, 4, Duration::from_secs(5)).await;
         let mut per_group: HashMap<String, Vec<String>> = HashMap::new();
         for m in &rest {
             let g = sys(m, MessageSystemAttributeName::MessageGroupId).unwrap();
@@ -1061,7 +999,7 @@ conformance!(
                 .await
                 .unwrap();
         }
-        let got = receive(&ep, &url, 10, 1).await;
+        let got = ep.receive(&url, 10, 1).await;
         let bodies: Vec<&str> = got.iter().filter_map(|m| m.body()).collect();
         assert_eq!(bodies, ["m0", "m1", "m2"]);
         // Release all: they come back in the same order.
@@ -1075,7 +1013,7 @@ conformance!(
                 .await
                 .unwrap();
         }
-        let again = receive_n(&ep, &url, 3, Duration::from_secs(5)).await;
+        let again = ep.receive_n(&url, 3, Duration::from_secs(5)).await;
         let bodies: Vec<&str> = again.iter().filter_map(|m| m.body()).collect();
         assert_eq!(bodies, ["m0", "m1", "m2"]);
     }
@@ -1142,10 +1080,10 @@ conformance!(fifo_deduplication, |ep: Endpoint| async move {
         .send()
         .await
         .unwrap();
-    let got = receive_n(&ep, &url, 1, Duration::from_secs(3)).await;
+    let got = ep.receive_n(&url, 1, Duration::from_secs(3)).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body(), Some("one"));
-    let got = receive_n(&ep, &cb, 2, Duration::from_secs(3)).await;
+    let got = ep.receive_n(&cb, 2, Duration::from_secs(3)).await;
     let bodies: Vec<&str> = got.iter().filter_map(|m| m.body()).collect();
     assert_eq!(bodies, ["same body", "other body"]);
 });
@@ -1203,7 +1141,7 @@ conformance!(purge_removes_everything, |ep: Endpoint| async move {
         (count(&ep, &url, "ApproximateNumberOfMessages").await == 0).then_some(())
     })
     .await;
-    assert!(receive(&ep, &url, 10, 0).await.is_empty());
+    assert!(ep.receive(&url, 10, 0).await.is_empty());
 });
 
 conformance!(tags, |ep: Endpoint| async move {
@@ -1296,7 +1234,7 @@ conformance!(
         let mut seen = BTreeSet::new();
         let start = Instant::now();
         while seen.len() < n && start.elapsed() < Duration::from_secs(60) {
-            let got = receive(&ep, &url, 10, 1).await;
+            let got = ep.receive(&url, 10, 1).await;
             let mut del = ep.client.delete_message_batch().queue_url(&url);
             for (i, m) in got.iter().enumerate() {
                 assert!(

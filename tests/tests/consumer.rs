@@ -132,17 +132,7 @@ conformance!(
         let moved = wait_for(
             "the poison message in the DLQ",
             Duration::from_secs(30),
-            || async {
-                let out = ep
-                    .client
-                    .receive_message()
-                    .queue_url(&dlq)
-                    .wait_time_seconds(1)
-                    .send()
-                    .await
-                    .unwrap();
-                out.messages().first().cloned()
-            },
+            || async { ep.receive(&dlq, 1, 1).await.pop() },
         )
         .await;
         running.stop().await;
@@ -764,14 +754,8 @@ async fn non_retryable_errors_delete_or_forward() {
         (0, 1, 0),
         "only the retryable one remains"
     );
-    let got = ep
-        .client
-        .receive_message()
-        .queue_url(&parked)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(got.messages()[0].body(), Some("y"));
+    let got = ep.receive(&parked, 1, 0).await;
+    assert_eq!(got[0].body(), Some("y"));
 }
 
 #[tokio::test]
@@ -1044,25 +1028,11 @@ conformance!(
         assert!(report.is_complete());
         let mut received = Vec::new();
         while received.len() < n {
-            let out = ep
-                .client
-                .receive_message()
-                .queue_url(&url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            assert!(!out.messages().is_empty(), "all {n} are visible");
-            for m in out.messages() {
+            let messages = ep.receive(&url, 10, 1).await;
+            assert!(!messages.is_empty(), "all {n} are visible");
+            for m in &messages {
                 received.push(m.body().unwrap().parse::<usize>().unwrap());
-                ep.client
-                    .delete_message()
-                    .queue_url(&url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
+                ep.delete(&url, m).await;
             }
         }
         assert_eq!(
