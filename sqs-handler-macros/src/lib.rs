@@ -130,6 +130,8 @@ const EVENTS: &[(&str, &str, &str)] = &[
     ),
     ("empty", "Empty", "Empty"),
     ("stopped", "Stopped", "Stopped"),
+    ("circuit_opened", "CircuitOpened", "CircuitOpened"),
+    ("circuit_closed", "CircuitClosed", "CircuitClosed"),
 ];
 
 struct HookArgs {

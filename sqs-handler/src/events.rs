@@ -1,4 +1,5 @@
-//! Consumer events and the hooks that observe them: the eight events of the NestJS library.
+//! Consumer events and the hooks that observe them: the eight events of the NestJS library, and
+//! the circuit breaker's two.
 //!
 //! | event (macro name) | type | fires |
 //! |---|---|---|
@@ -10,6 +11,8 @@
 //! | `response_processed` | [`ResponseProcessed`] | after every message of one receive was handled |
 //! | `empty` | [`Empty`] | a receive returned no message |
 //! | `stopped` | [`Stopped`] | the queue's consumer has stopped |
+//! | `circuit_opened` | [`CircuitOpened`] | the queue's [circuit breaker](crate::CircuitBreaker) opened: receiving stops |
+//! | `circuit_closed` | [`CircuitClosed`] | a probe succeeded and the breaker closed: receiving resumes |
 //!
 //! Hooks run in the consumer's task for the message or queue, awaited in registration order; a
 //! hook that fails or panics is logged and never stops the consumer.
@@ -130,6 +133,28 @@ pub struct Stopped {
     pub queue: Arc<str>,
 }
 
+/// `circuit_opened`: the queue's circuit breaker opened; its pollers stop receiving.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CircuitOpened {
+    /// The queue.
+    pub queue: Arc<str>,
+    /// Counted failures in the window that opened it (0 when a probe failed).
+    pub failures: usize,
+    /// Finished messages in that window (0 when a probe failed).
+    pub messages: usize,
+    /// How long it stays open before the next probe.
+    pub open_for: Duration,
+}
+
+/// `circuit_closed`: a probe message succeeded; receiving resumes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CircuitClosed {
+    /// The queue.
+    pub queue: Arc<str>,
+}
+
 /// The kind of an event, as named in `#[sqs_consumer_event_handler("queue", kind)]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -150,6 +175,10 @@ pub enum EventKind {
     Empty,
     /// [`Stopped`]
     Stopped,
+    /// [`CircuitOpened`]
+    CircuitOpened,
+    /// [`CircuitClosed`]
+    CircuitClosed,
 }
 
 /// Any event.
@@ -172,6 +201,28 @@ pub enum Event {
     Empty(Empty),
     /// [`Stopped`]
     Stopped(Stopped),
+    /// [`CircuitOpened`]
+    CircuitOpened(CircuitOpened),
+    /// [`CircuitClosed`]
+    CircuitClosed(CircuitClosed),
+}
+
+impl Event {
+    /// Its kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::ProcessingError(_) => EventKind::ProcessingError,
+            Event::TimeoutError(_) => EventKind::TimeoutError,
+            Event::Error(_) => EventKind::Error,
+            Event::MessageReceived(_) => EventKind::MessageReceived,
+            Event::MessageProcessed(_) => EventKind::MessageProcessed,
+            Event::ResponseProcessed(_) => EventKind::ResponseProcessed,
+            Event::Empty(_) => EventKind::Empty,
+            Event::Stopped(_) => EventKind::Stopped,
+            Event::CircuitOpened(_) => EventKind::CircuitOpened,
+            Event::CircuitClosed(_) => EventKind::CircuitClosed,
+        }
+    }
 }
 
 mod sealed {
@@ -212,7 +263,9 @@ event_types!(
     MessageProcessed,
     ResponseProcessed,
     Empty,
-    Stopped
+    Stopped,
+    CircuitOpened,
+    CircuitClosed
 );
 
 impl sealed::Sealed for ConsumerError {}

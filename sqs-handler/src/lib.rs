@@ -108,14 +108,15 @@ mod registry;
 mod state;
 
 pub use consumer::{
-    QueueStatus, RunError, SqsConsumer, SqsConsumerBuilder, StatusHandle, shutdown_signal,
+    CircuitBreaker, CircuitState, Failure, FailureFilter, QueueStatus, RunError, SqsConsumer,
+    SqsConsumerBuilder, StatusHandle, shutdown_signal,
 };
 pub use error::{
     BoxError, BuildError, ExtractError, HandlerPanicked, HandlerTimedOut, NonRetryable,
 };
 pub use events::{
-    ConsumerError, Empty, EventKind, FailureKind, MessageAction, MessageProcessed, MessageReceived,
-    ProcessingError, ResponseProcessed, Stopped, TimeoutError,
+    CircuitClosed, CircuitOpened, ConsumerError, Empty, EventKind, FailureKind, MessageAction,
+    MessageProcessed, MessageReceived, ProcessingError, ResponseProcessed, Stopped, TimeoutError,
 };
 pub use extract::{
     Batch, Body, Json, MessageAttributes, MessageContext, MessageGroupId, MessageId, QueueName,

@@ -264,7 +264,7 @@ pub(crate) fn visibility_entries<'a>(
         .collect()
 }
 
-async fn change_batch(shared: Arc<Shared>, changes: Vec<(String, i32)>) {
+pub(crate) async fn change_batch(shared: Arc<Shared>, changes: Vec<(String, i32)>) {
     let call = |changes: &[(String, i32)]| -> BoxFuture<'static, _> {
         let entries = visibility_entries(changes.iter().map(|(h, secs)| (h.as_str(), *secs)));
         let request = shared

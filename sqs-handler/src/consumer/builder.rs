@@ -10,6 +10,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceExt as _};
 
+use super::breaker::Breaker;
 use super::status::{Counters, StatusHandle};
 use super::worker::Dispatch;
 use super::{Shared, SqsConsumer};
@@ -207,7 +208,10 @@ impl SqsConsumerBuilder {
     }
 
     /// How long shutdown waits for running handlers before cancelling them and releasing their
-    /// messages (default 30 s).
+    /// messages (default 30 s). It starts when the queue's last receive has answered: a long
+    /// poll in flight is let run to its end (see [`SqsConsumer::run_until`]), so shutdown takes
+    /// at most the wait time ([`QueueOptions::wait_time`], 20 s by default) plus this timeout,
+    /// plus the final flush of deletes and releases.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -378,6 +382,13 @@ impl SqsConsumerBuilder {
                 queue_hooks.push(h.kind, h.origin, h.hook);
             }
             let counters = Arc::new(Counters::default());
+            let breaker = opts
+                .circuit_breaker
+                .clone()
+                .map(|config| Arc::new(Breaker::new(config)));
+            if let Some(b) = &breaker {
+                let _ = counters.breaker.set(b.clone());
+            }
             status.push((queue.clone(), counters.clone()));
             tracing::info!(
                 queue = %queue,
@@ -403,6 +414,7 @@ impl SqsConsumerBuilder {
                     state: state.clone(),
                     counters,
                     forward,
+                    breaker,
                 }),
                 dispatch,
             ));

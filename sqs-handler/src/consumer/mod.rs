@@ -6,14 +6,19 @@
 //! that burns CPU for long should move that work to `tokio::task::spawn_blocking` or its own
 //! task, as in any async code.
 //!
-//! Shutdown ([`SqsConsumer::run_until`]): receiving stops at once (a long poll in flight is cut,
-//! and messages returned as it ends are released), running handlers get up to the shutdown
-//! timeout to finish, pending deletes are flushed, whatever did not finish is released
-//! (visibility 0), `stopped` fires, and `run_until` returns.
+//! Shutdown ([`SqsConsumer::run_until`]): receiving stops at once, except that a receive in
+//! flight is let run to its end: SQS keeps serving a long poll whose client went away, and it
+//! would take the messages released below and strand them, invisible, with a receive count
+//! spent. Messages that receive returns are handled like any others. Then running handlers get
+//! up to the shutdown timeout to finish, pending deletes are flushed, whatever did not finish
+//! is released (visibility 0), `stopped` fires, and `run_until` returns: at most the wait time
+//! plus the shutdown timeout after the signal.
 
 mod ack;
+mod breaker;
 mod builder;
 mod heartbeat;
+mod poll;
 mod status;
 mod worker;
 
@@ -25,6 +30,7 @@ use aws_sdk_sqs::Client;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use breaker::{CircuitBreaker, CircuitState, Failure, FailureFilter};
 pub use builder::SqsConsumerBuilder;
 pub use status::{QueueStatus, StatusHandle};
 
@@ -50,6 +56,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Arc<Counters>,
     /// Name and URL of the queue non-retryable messages are forwarded to.
     pub(crate) forward: Option<(String, String)>,
+    /// The queue's circuit breaker, when it has one.
+    pub(crate) breaker: Option<Arc<breaker::Breaker>>,
 }
 
 /// A built consumer, ready to run. See [`SqsConsumer::builder`].
@@ -93,7 +101,21 @@ impl SqsConsumer {
         self.queues.iter().map(|(s, _)| &*s.queue).collect()
     }
 
-    /// Runs until `signal` completes, then shuts down gracefully (see the module docs).
+    /// Runs until `signal` completes, then shuts down gracefully:
+    ///
+    /// 1. Receiving stops at once, except that a receive in flight runs to its end (at most
+    ///    the queue's [wait time](QueueOptions::wait_time)). Cutting it would not stop it in
+    ///    SQS: the server keeps an abandoned long poll open and hands it the messages released
+    ///    in step 3, which would stay invisible for the visibility timeout with a receive count
+    ///    spent. What it returns is handled like any other message.
+    /// 2. Running handlers get up to the
+    ///    [shutdown timeout](SqsConsumerBuilder::shutdown_timeout) to finish; then they are
+    ///    cancelled.
+    /// 3. Deletes are flushed and every message that did not finish is released (visibility
+    ///    0), so it is visible again at once; `stopped` fires.
+    ///
+    /// So it returns at most the wait time plus the shutdown timeout after `signal`, plus the
+    /// final SQS calls.
     ///
     /// # Errors
     /// When a queue's consumer task panicked, which the consumer's own code never does.

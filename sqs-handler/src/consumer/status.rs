@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
+use super::breaker::{Breaker, CircuitState};
+
 /// Counters one queue's consumer updates.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -12,6 +14,8 @@ pub(crate) struct Counters {
     pub(crate) processed: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) deleted: AtomicU64,
+    /// The circuit breaker, when the queue has one.
+    pub(crate) breaker: std::sync::OnceLock<Arc<Breaker>>,
 }
 
 /// A snapshot of one queue's consumer.
@@ -32,6 +36,8 @@ pub struct QueueStatus {
     pub failed: u64,
     /// Deletes SQS has confirmed.
     pub deleted: u64,
+    /// The circuit breaker's state ([`CircuitState::Closed`] when there is none).
+    pub circuit: CircuitState,
 }
 
 /// Reads the status of a consumer's queues; cheap to clone, usable after the consumer starts.
@@ -53,6 +59,7 @@ impl StatusHandle {
                 processed: c.processed.load(Ordering::Relaxed),
                 failed: c.failed.load(Ordering::Relaxed),
                 deleted: c.deleted.load(Ordering::Relaxed),
+                circuit: c.breaker.get().map(|b| b.state()).unwrap_or_default(),
             })
             .collect()
     }

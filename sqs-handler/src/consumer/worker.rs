@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageAttributeValue;
 use futures_util::FutureExt as _;
-use futures_util::StreamExt as _;
-use futures_util::stream::FuturesUnordered;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -19,21 +17,17 @@ use tracing::Instrument as _;
 
 use super::Shared;
 use super::ack::{self, Acks, report};
+use super::breaker::{Failure, Transition};
 use super::heartbeat::Heartbeat;
 use crate::error::{BoxError, ExtractError, HandlerPanicked, NonRetryable};
 use crate::events::{
-    Empty, Event, EventKind, FailureKind, MessageAction, MessageProcessed, MessageReceived,
-    ProcessingError, ResponseProcessed, Stopped, TimeoutError, panic_message,
+    CircuitClosed, CircuitOpened, Event, EventKind, FailureKind, MessageAction, MessageProcessed,
+    MessageReceived, ProcessingError, ResponseProcessed, Stopped, TimeoutError, panic_message,
 };
 use crate::extract::{BatchContext, MessageContext};
 use crate::handler::{BatchFn, HandlerService};
 use crate::message::SqsMessage;
-
-/// How long the poll loop waits to fill a whole receive with free capacity.
-const BATCH_FILL: Duration = Duration::from_millis(10);
-
-/// How long shutdown waits for a receive in flight to answer before cutting it.
-const RECEIVE_GRACE: Duration = Duration::from_millis(500);
+use crate::options::MAX_VISIBILITY;
 
 /// How a queue's messages are handled.
 #[derive(Clone)]
@@ -66,6 +60,9 @@ struct InFlight<'a> {
     worker: &'a Worker,
     message: &'a SqsMessage,
     settled: bool,
+    /// A FIFO message with later messages of its group in the same receive: on a retryable
+    /// failure its visibility is set by [`Worker::process_group`] together with theirs.
+    leads_group: bool,
 }
 
 impl Drop for InFlight<'_> {
@@ -85,7 +82,7 @@ impl Drop for InFlight<'_> {
 
 /// Capped exponential backoff with jitter, for transport faults.
 #[derive(Debug, Default)]
-struct Backoff {
+pub(super) struct Backoff {
     attempt: u32,
 }
 
@@ -93,7 +90,7 @@ impl Backoff {
     const BASE: Duration = Duration::from_millis(100);
     const CAP: Duration = Duration::from_secs(20);
 
-    fn next(&mut self) -> Duration {
+    pub(super) fn next(&mut self) -> Duration {
         let ceiling = Self::BASE
             .saturating_mul(1 << self.attempt.min(16))
             .min(Self::CAP);
@@ -102,30 +99,30 @@ impl Backoff {
         ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
     }
 
-    fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.attempt = 0;
     }
 }
 
 /// Counts down the messages of one receive; the last one fires `response_processed`.
 #[derive(Debug)]
-struct ResponseTracker {
-    remaining: AtomicUsize,
-    total: usize,
+pub(super) struct ResponseTracker {
+    pub(super) remaining: AtomicUsize,
+    pub(super) total: usize,
 }
 
-struct Worker {
-    shared: Arc<Shared>,
-    dispatch: Dispatch,
+pub(super) struct Worker {
+    pub(super) shared: Arc<Shared>,
+    pub(super) dispatch: Dispatch,
     heartbeat: Option<Arc<Heartbeat>>,
     acks: Acks,
     /// Every handler task, so shutdown can wait for them or abort them.
     tasks: std::sync::Mutex<JoinSet<()>>,
     /// The capacity every poller shares: one permit per message held.
-    capacity: Arc<Semaphore>,
+    pub(super) capacity: Arc<Semaphore>,
     /// True while the last receive came back full: the extra pollers poll only then, so an idle
     /// queue costs one long poll at a time.
-    backlog: tokio::sync::watch::Sender<bool>,
+    pub(super) backlog: tokio::sync::watch::Sender<bool>,
 }
 
 /// Runs one queue until `shutdown`, then drains for up to `drain_timeout`.
@@ -197,223 +194,15 @@ pub(crate) async fn run_queue(
     }
 }
 
-fn credential_hint(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    [
-        "credential",
-        "invalidclienttokenid",
-        "unrecognizedclient",
-        "signaturedoesnotmatch",
-        "accessdenied",
-        "expiredtoken",
-    ]
-    .iter()
-    .any(|k| t.contains(k))
-}
-
 impl Worker {
-    /// One poll loop; `index` 0 always polls, the others only while there is a backlog.
-    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+    /// Spawns a handler task that shutdown waits for (or aborts at its deadline).
+    pub(super) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         while tasks.try_join_next().is_some() {}
         tasks.spawn(task);
     }
 
-    async fn poll(self: Arc<Self>, index: usize, shutdown: &CancellationToken) {
-        let shared = &self.shared;
-        let sem = self.capacity.clone();
-        let mut backlog = self.backlog.subscribe();
-        let max = shared.options.max_messages.clamp(1, 10) as usize;
-        let wait = shared.options.wait_time.as_secs().min(20) as i32;
-        let mut backoff = Backoff::default();
-        loop {
-            if index > 0 && !*backlog.borrow_and_update() {
-                tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => break,
-                    r = backlog.wait_for(|b| *b) => if r.is_err() { break },
-                }
-            }
-            let first = tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                p = sem.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            };
-            let mut permits = vec![first];
-            // Fill a whole receive when the limit allows: at saturation permits come back one
-            // at a time, and receiving for each as it comes would multiply API calls. Wait at
-            // most BATCH_FILL for the rest, so a slow handler never delays the others long.
-            let want = max.min(shared.options.concurrency);
-            let fill_until = tokio::time::Instant::now() + BATCH_FILL;
-            while permits.len() < want {
-                match sem.clone().try_acquire_owned() {
-                    Ok(p) => permits.push(p),
-                    Err(_) => {
-                        match tokio::time::timeout_at(fill_until, sem.clone().acquire_owned()).await
-                        {
-                            Ok(Ok(p)) => permits.push(p),
-                            _ => break,
-                        }
-                    }
-                }
-            }
-            // Respect the layered service's readiness before taking messages off the queue. The
-            // readied clone is dropped before the receive: holding what readiness reserved (a
-            // concurrency-limit permit) through a long poll would starve running handlers.
-            match &self.dispatch {
-                Dispatch::Message(svc) => {
-                    let mut svc = svc.clone();
-                    let r = tokio::select! {
-                        biased;
-                        _ = shutdown.cancelled() => break,
-                        r = svc.ready() => r.map(|_| ()),
-                    };
-                    if let Err(e) = r {
-                        report(
-                            shared,
-                            "poll_ready",
-                            format!("the handler service is not ready: {e}"),
-                        )
-                        .await;
-                        let delay = backoff.next();
-                        tokio::select! { _ = tokio::time::sleep(delay) => {}, _ = shutdown.cancelled() => break }
-                        continue;
-                    }
-                }
-                Dispatch::Batch(_) => {}
-            }
-            // Visibility starts when SQS answers; this instant is a little earlier, so the
-            // heartbeat's arithmetic errs on the early side.
-            let received_at = tokio::time::Instant::now();
-            let receive = shared
-                .client
-                .receive_message()
-                .queue_url(&shared.url)
-                .max_number_of_messages(permits.len() as i32)
-                .wait_time_seconds(wait)
-                .set_message_system_attribute_names(Some(shared.options.system_attributes.clone()))
-                .message_attribute_names("All")
-                .send();
-            tokio::pin!(receive);
-            let result = tokio::select! {
-                biased;
-                r = &mut receive => r,
-                _ = shutdown.cancelled() => {
-                    // A receive that already took messages answers within milliseconds; one
-                    // still long-polling an empty queue holds none. Wait briefly for the
-                    // former and release what it returns, so nothing stays invisible; then cut.
-                    if let Ok(Ok(out)) = tokio::time::timeout(RECEIVE_GRACE, &mut receive).await {
-                        for m in out.messages() {
-                            if let Some(h) = m.receipt_handle() {
-                                self.acks.change_visibility(h, Duration::ZERO);
-                            }
-                        }
-                    }
-                    break;
-                }
-            };
-            let messages = match result {
-                Ok(out) => {
-                    backoff.reset();
-                    out.messages.unwrap_or_default()
-                }
-                Err(e) => {
-                    let delay = backoff.next();
-                    let text = aws_sdk_sqs::error::DisplayErrorContext(&e).to_string();
-                    if credential_hint(&text) {
-                        tracing::error!(queue = %shared.queue, error = %text, "SQS refused the credentials: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the role; retrying in {delay:?}");
-                    }
-                    report(
-                        shared,
-                        "ReceiveMessage",
-                        format!("{text}; retrying in {delay:?}"),
-                    )
-                    .await;
-                    tokio::select! { _ = tokio::time::sleep(delay) => {}, _ = shutdown.cancelled() => break }
-                    continue;
-                }
-            };
-            if shutdown.is_cancelled() {
-                // Returned as shutdown began: give them back at once rather than hold them.
-                for m in &messages {
-                    if let Some(h) = m.receipt_handle() {
-                        self.acks.change_visibility(h, Duration::ZERO);
-                    }
-                }
-                break;
-            }
-            let full = messages.len() >= permits.len();
-            self.backlog
-                .send_if_modified(|b| std::mem::replace(b, full) != full);
-            if messages.is_empty() {
-                if shared.hooks.wants(EventKind::Empty) {
-                    let event = Event::Empty(Empty {
-                        queue: shared.queue.clone(),
-                    });
-                    shared.hooks.fire(event, &shared.hook_ctx).await;
-                }
-                continue;
-            }
-            let messages: Vec<SqsMessage> = messages.into_iter().map(SqsMessage::new).collect();
-            shared
-                .counters
-                .received
-                .fetch_add(messages.len() as u64, Ordering::Relaxed);
-            permits.truncate(messages.len());
-            let tracker = shared.hooks.wants(EventKind::ResponseProcessed).then(|| {
-                Arc::new(ResponseTracker {
-                    remaining: AtomicUsize::new(messages.len()),
-                    total: messages.len(),
-                })
-            });
-            match &self.dispatch {
-                Dispatch::Batch(f) => {
-                    self.spawn(self.clone().process_batch(
-                        f.clone(),
-                        messages,
-                        permits,
-                        tracker,
-                        received_at,
-                    ));
-                }
-                Dispatch::Message(base) if shared.fifo => {
-                    for (group, permits) in group_fifo(messages, permits) {
-                        self.spawn(self.clone().process_group(
-                            base.clone(),
-                            group,
-                            permits,
-                            tracker.clone(),
-                            received_at,
-                        ));
-                    }
-                }
-                Dispatch::Message(base) => {
-                    // One task per receive, its messages handled concurrently inside it: a slow
-                    // message never holds back the others, and each frees its capacity as it
-                    // ends, without a task spawn per message.
-                    let (worker, base) = (self.clone(), base.clone());
-                    self.spawn(async move {
-                        let mut running: FuturesUnordered<_> = messages
-                            .into_iter()
-                            .zip(permits)
-                            .map(|(message, permit)| {
-                                let (worker, svc, tracker) =
-                                    (&worker, base.clone(), tracker.as_deref());
-                                async move {
-                                    let _permit = permit;
-                                    worker.handle(svc, message, received_at).await;
-                                    worker.finished(tracker, 1).await;
-                                }
-                            })
-                            .collect();
-                        while running.next().await.is_some() {}
-                    });
-                }
-            }
-        }
-    }
-
-    async fn finished(&self, tracker: Option<&ResponseTracker>, n: usize) {
+    pub(super) async fn finished(&self, tracker: Option<&ResponseTracker>, n: usize) {
         let Some(t) = tracker else { return };
         if t.remaining.fetch_sub(n, Ordering::AcqRel) == n {
             let event = Event::ResponseProcessed(ResponseProcessed {
@@ -455,6 +244,7 @@ impl Worker {
             worker: self,
             message,
             settled: false,
+            leads_group: false,
         };
         if self.shared.hooks.wants(EventKind::MessageReceived) {
             let event = Event::MessageReceived(MessageReceived {
@@ -493,13 +283,15 @@ impl Worker {
         out
     }
 
-    /// Handles one message end to end; true when it succeeded.
-    async fn handle(
+    /// Handles one message end to end; `None` when it succeeded, else what was done with it.
+    /// `leads_group`: see [`InFlight::leads_group`].
+    pub(super) async fn handle(
         &self,
         mut svc: HandlerService,
         message: SqsMessage,
         received_at: tokio::time::Instant,
-    ) -> bool {
+        leads_group: bool,
+    ) -> Option<MessageAction> {
         let span = tracing::info_span!(
             "sqs_message",
             queue = %self.shared.queue,
@@ -508,6 +300,7 @@ impl Worker {
         );
         async {
             let mut guard = self.received(&message).await;
+            guard.leads_group = leads_group;
             let ctx = MessageContext {
                 message: message.clone(),
                 queue: self.shared.queue.clone(),
@@ -526,11 +319,15 @@ impl Worker {
         .await
     }
 
-    async fn settle(&self, guard: &mut InFlight<'_>, outcome: Outcome<()>) -> bool {
+    async fn settle(
+        &self,
+        guard: &mut InFlight<'_>,
+        outcome: Outcome<()>,
+    ) -> Option<MessageAction> {
         match outcome {
             Outcome::Done(Ok(())) => {
                 self.succeeded(guard).await;
-                true
+                None
             }
             Outcome::Done(Err(e)) => {
                 let kind = if e.is::<ExtractError>() {
@@ -538,22 +335,13 @@ impl Worker {
                 } else {
                     FailureKind::Handler
                 };
-                self.failed(guard, Arc::new(e), kind).await;
-                false
+                Some(self.failed(guard, Arc::new(e), kind).await)
             }
             Outcome::Panicked(text) => {
-                self.failed(
-                    guard,
-                    Arc::new(HandlerPanicked { message: text }.into()),
-                    FailureKind::Panic,
-                )
-                .await;
-                false
+                let error = Arc::new(HandlerPanicked { message: text }.into());
+                Some(self.failed(guard, error, FailureKind::Panic).await)
             }
-            Outcome::TimedOut(t) => {
-                self.timed_out(guard, t).await;
-                false
-            }
+            Outcome::TimedOut(t) => Some(self.timed_out(guard, t).await),
         }
     }
 
@@ -565,6 +353,9 @@ impl Worker {
             .counters
             .processed
             .fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = self.shared.breaker.as_ref().and_then(|b| b.succeeded()) {
+            self.breaker_changed(t).await;
+        }
         if self.shared.hooks.wants(EventKind::MessageProcessed) {
             let event = Event::MessageProcessed(MessageProcessed {
                 queue: self.shared.queue.clone(),
@@ -581,9 +372,63 @@ impl Worker {
         }
     }
 
+    /// The retry action for a retryable failure, unless the circuit breaker counts it and is
+    /// not closed: then the message is held past the next probe (see `breaker.rs`).
+    async fn retry_or_hold(&self, message: &SqsMessage, failure: Failure<'_>) -> MessageAction {
+        let action = self.retry_action(message);
+        let Some(breaker) = &self.shared.breaker else {
+            return action;
+        };
+        let (counted, transition) = breaker.failed(&failure);
+        if let Some(t) = transition {
+            self.breaker_changed(t).await;
+        }
+        match breaker.hold().filter(|_| counted) {
+            Some(hold) => {
+                let retry = self.shared.options.retry.delay_for(message.receive_count());
+                MessageAction::Released(hold.max(retry.unwrap_or_default()).min(MAX_VISIBILITY))
+            }
+            None => action,
+        }
+    }
+
+    async fn breaker_changed(&self, transition: Transition) {
+        let queue = self.shared.queue.clone();
+        let event = match transition {
+            Transition::Opened {
+                failures,
+                messages,
+                open_for,
+            } => {
+                tracing::warn!(%queue, failures, messages, ?open_for, "circuit breaker opened: receiving stops until a probe succeeds");
+                Event::CircuitOpened(CircuitOpened {
+                    queue,
+                    failures,
+                    messages,
+                    open_for,
+                })
+            }
+            Transition::Closed => {
+                tracing::info!(%queue, "circuit breaker closed: a probe succeeded, receiving resumes");
+                Event::CircuitClosed(CircuitClosed { queue })
+            }
+        };
+        if self.shared.hooks.wants(event.kind()) {
+            self.shared.hooks.fire(event, &self.shared.hook_ctx).await;
+        }
+    }
+
     fn apply(&self, guard: &mut InFlight<'_>, action: &MessageAction) {
         let message = guard.message;
         guard.settled = true;
+        if guard.leads_group
+            && matches!(
+                action,
+                MessageAction::LeftForRedelivery | MessageAction::Released(_)
+            )
+        {
+            return;
+        }
         match action {
             MessageAction::LeftForRedelivery => {}
             MessageAction::Released(d) => self.acks.change_visibility(message.receipt_handle(), *d),
@@ -593,7 +438,12 @@ impl Worker {
         }
     }
 
-    async fn failed(&self, guard: &mut InFlight<'_>, error: Arc<BoxError>, kind: FailureKind) {
+    async fn failed(
+        &self,
+        guard: &mut InFlight<'_>,
+        error: Arc<BoxError>,
+        kind: FailureKind,
+    ) -> MessageAction {
         let message = guard.message;
         self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
         let options = &self.shared.options;
@@ -613,7 +463,8 @@ impl Worker {
                 None => MessageAction::Deleted,
             }
         } else {
-            self.retry_action(message)
+            self.retry_or_hold(message, Failure::Error(&error, kind))
+                .await
         };
         tracing::warn!(error = %error, ?kind, ?action, "message failed");
         if self.shared.hooks.wants(EventKind::ProcessingError) {
@@ -627,12 +478,15 @@ impl Worker {
             self.shared.hooks.fire(event, &self.shared.hook_ctx).await;
         }
         self.apply(guard, &action);
+        action
     }
 
-    async fn timed_out(&self, guard: &mut InFlight<'_>, timeout: Duration) {
+    async fn timed_out(&self, guard: &mut InFlight<'_>, timeout: Duration) -> MessageAction {
         let message = guard.message;
         self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
-        let action = self.retry_action(message);
+        let action = self
+            .retry_or_hold(message, Failure::TimedOut(timeout))
+            .await;
         tracing::warn!(?timeout, ?action, "handler timed out and was cancelled");
         if self.shared.hooks.wants(EventKind::TimeoutError) {
             let event = Event::TimeoutError(TimeoutError {
@@ -644,6 +498,7 @@ impl Worker {
             self.shared.hooks.fire(event, &self.shared.hook_ctx).await;
         }
         self.apply(guard, &action);
+        action
     }
 
     async fn forward(&self, message: &SqsMessage, url: &str) -> Result<(), String> {
@@ -666,9 +521,15 @@ impl Worker {
             .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())
     }
 
-    /// FIFO: one group's messages in order; on the first failure the rest are released
-    /// unprocessed, so nothing in the group runs out of order.
-    async fn process_group(
+    /// FIFO: one group's messages in order. A message that fails with a retryable failure
+    /// stops the group: it and the group's later messages of this receive are made visible
+    /// again together, in order, in one ChangeMessageVisibilityBatch (after the retry policy's
+    /// delay, or the queue's visibility timeout when the policy leaves messages), so that the
+    /// group is redelivered from the failed message on every endpoint. SQS would keep the group
+    /// locked while the failed message is in flight, but an emulator that does not (LocalStack)
+    /// would hand out the later ones first. A message deleted or forwarded as non-retryable does
+    /// not stop the group.
+    pub(super) async fn process_group(
         self: Arc<Self>,
         base: HandlerService,
         messages: Vec<SqsMessage>,
@@ -678,26 +539,32 @@ impl Worker {
     ) {
         let mut rest = messages.into_iter();
         while let Some(message) = rest.next() {
-            let svc = base.clone();
-            let ok = self.handle(svc, message, received_at).await;
+            let handle = message.receipt_handle().to_owned();
+            let leads = rest.len() > 0;
+            let action = self.handle(base.clone(), message, received_at, leads).await;
             permits.pop();
             self.finished(tracker.as_deref(), 1).await;
-            if !ok {
-                let remaining: Vec<SqsMessage> = rest.collect();
-                for m in &remaining {
-                    self.acks
-                        .change_visibility(m.receipt_handle(), Duration::ZERO);
-                }
-                if !remaining.is_empty() {
-                    tracing::debug!(queue = %self.shared.queue, released = remaining.len(), "FIFO group stopped at a failure; later messages released unprocessed");
-                }
-                self.finished(tracker.as_deref(), remaining.len()).await;
-                return;
+            let secs = match action {
+                Some(MessageAction::LeftForRedelivery) => self.shared.visibility,
+                Some(MessageAction::Released(d)) => d,
+                _ => continue,
+            };
+            let remaining: Vec<SqsMessage> = rest.collect();
+            if !remaining.is_empty() {
+                let secs = i32::try_from(secs.as_secs()).unwrap_or(i32::MAX);
+                let entries = std::iter::once(handle)
+                    .chain(remaining.iter().map(|m| m.receipt_handle().to_owned()))
+                    .map(|h| (h, secs))
+                    .collect();
+                tracing::debug!(queue = %self.shared.queue, released = remaining.len(), secs, "FIFO group stopped at a failure; it and the later messages return together");
+                ack::change_batch(self.shared.clone(), entries).await;
             }
+            self.finished(tracker.as_deref(), remaining.len()).await;
+            return;
         }
     }
 
-    async fn process_batch(
+    pub(super) async fn process_batch(
         self: Arc<Self>,
         f: BatchFn,
         messages: Vec<SqsMessage>,
@@ -722,7 +589,9 @@ impl Worker {
             Outcome::Done(Ok(mut result)) => {
                 for g in &mut guards {
                     match result.failed.remove(g.message.message_id()) {
-                        Some(e) => self.failed(g, Arc::new(e), FailureKind::Handler).await,
+                        Some(e) => {
+                            self.failed(g, Arc::new(e), FailureKind::Handler).await;
+                        }
                         None => self.succeeded(g).await,
                     }
                 }
@@ -757,7 +626,7 @@ impl Worker {
 
 /// Splits a FIFO receive into message groups, keeping order within each, with the permits of
 /// each group's messages.
-fn group_fifo(
+pub(super) fn group_fifo(
     messages: Vec<SqsMessage>,
     permits: Vec<OwnedSemaphorePermit>,
 ) -> Vec<(Vec<SqsMessage>, Vec<OwnedSemaphorePermit>)> {
@@ -791,14 +660,5 @@ mod tests {
         assert!(b.next() >= Backoff::CAP / 2);
         b.reset();
         assert!(b.next() <= Duration::from_millis(100));
-    }
-
-    #[test]
-    fn credential_errors_are_recognised() {
-        assert!(credential_hint("failed to load credentials from the chain"));
-        assert!(credential_hint(
-            "InvalidClientTokenId: The security token is invalid"
-        ));
-        assert!(!credential_hint("dispatch failure: connection refused"));
     }
 }

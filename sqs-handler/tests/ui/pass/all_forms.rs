@@ -1,5 +1,5 @@
 use sqs_handler::{
-    Batch, BatchOutcome, Body, ConsumerError, Empty, Json, MessageAttributes, MessageGroupId,
+    Batch, BatchOutcome, Body, CircuitClosed, CircuitOpened, ConsumerError, Empty, Json, MessageAttributes, MessageGroupId,
     MessageId, MessageProcessed, MessageReceived, ProcessingError, QueueName, ReceiveCount,
     ResponseProcessed, SentTimestamp, SqsMessage, State, Stopped, TimeoutError,
     sqs_consumer_event_handler, sqs_message_handler,
@@ -64,6 +64,10 @@ async fn on_response(_e: ResponseProcessed) {}
 async fn on_empty(_e: Empty) {}
 #[sqs_consumer_event_handler(env = "OTHER_QUEUE", stopped)]
 async fn on_stopped(_e: Stopped) {}
+#[sqs_consumer_event_handler("jobs", circuit_opened)]
+async fn on_opened(_e: CircuitOpened) {}
+#[sqs_consumer_event_handler("jobs", circuit_closed)]
+async fn on_closed(_e: CircuitClosed, State(_s): State<Store>) {}
 
 fn main() {
     // The functions are left as written: still callable directly.
