@@ -37,6 +37,11 @@ pub enum BuildError {
         /// The queue name.
         queue: String,
     },
+    /// No message handler is registered, so the consumer would have nothing to poll.
+    #[error(
+        "no message handler is registered, so there is nothing to consume: if the #[sqs_message_handler] functions live in another crate, reference that crate from this binary (for example `use my_handlers as _;`), since a crate the binary never uses contributes no handlers; or register one with .handler(\"queue\", f)"
+    )]
+    NoHandlers,
     /// Two message handlers for one queue.
     #[error("queue {queue:?} has two message handlers, {first} and {second}: keep one")]
     DuplicateHandler {

@@ -212,7 +212,7 @@ impl QueueOptions {
     }
 
     /// How long a successful message's delete may wait to share a DeleteMessageBatch with
-    /// others (default 10 ms; a batch of 10 is sent at once).
+    /// others (default 10 ms, at most 60 s; a batch of 10 is sent at once).
     pub fn ack_flush_interval(mut self, interval: Duration) -> Self {
         self.ack_flush_interval = interval;
         self
@@ -264,6 +264,12 @@ impl QueueOptions {
                 self.max_messages
             ));
         }
+        if self.ack_flush_interval > Duration::from_secs(60) {
+            return Err(format!(
+                "ack_flush_interval must be at most 60 s, got {:?}",
+                self.ack_flush_interval
+            ));
+        }
         if self.handler_timeout.is_some_and(|t| t.is_zero()) {
             return Err("handler_timeout must be more than zero".to_owned());
         }
@@ -307,6 +313,13 @@ mod tests {
         assert!(
             QueueOptions::default()
                 .max_messages_per_receive(11)
+                .validate()
+                .is_err()
+        );
+        // Once an overflow in the ack batcher's deadline, which stopped every acknowledgement.
+        assert!(
+            QueueOptions::default()
+                .ack_flush_interval(Duration::MAX)
                 .validate()
                 .is_err()
         );

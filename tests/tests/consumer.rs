@@ -969,6 +969,14 @@ async fn build_reports_configuration_errors_by_name() {
         .await
         .unwrap_err();
     assert!(matches!(bad, BuildError::InvalidOption { .. }), "{bad}");
+
+    let none = consumer(&ep).build().await.unwrap_err();
+    assert!(matches!(none, BuildError::NoHandlers), "{none}");
+    let text = none.to_string();
+    assert!(
+        text.contains("reference that crate") && text.contains(".handler("),
+        "names both fixes: {text}"
+    );
 }
 
 #[tokio::test]

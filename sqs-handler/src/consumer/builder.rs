@@ -420,7 +420,7 @@ impl SqsConsumerBuilder {
             ));
         }
         if queues.is_empty() {
-            tracing::warn!("no message handler registered: the consumer has nothing to poll");
+            return Err(BuildError::NoHandlers);
         }
         Ok(SqsConsumer {
             queues,
