@@ -22,6 +22,18 @@ pub(crate) fn hex(digest: &[u8; 16]) -> String {
     s
 }
 
+/// A keyed digest of `parts` under `secret` (secret, parts, secret), for values that must not
+/// be forged by someone who does not know the secret.
+pub(crate) fn keyed(secret: &[u8], parts: &[&[u8]]) -> [u8; 16] {
+    let mut h = Md5::new();
+    h.update(secret);
+    for part in parts {
+        h.update(part);
+    }
+    h.update(secret);
+    h.finalize().into()
+}
+
 fn put_prefixed(h: &mut Md5, bytes: &[u8]) {
     // Attribute parts are bounded far below 4 GiB by the message size limit.
     h.update((bytes.len() as u32).to_be_bytes());

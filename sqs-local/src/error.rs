@@ -36,6 +36,17 @@ impl ApiError {
         )
     }
 
+    /// A resource named by a parameter (a message move task's queue or the task) does not exist.
+    pub fn resource_not_found(message: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            "ResourceNotFoundException",
+            "ResourceNotFoundException",
+            message,
+        );
+        e.status = StatusCode::NOT_FOUND;
+        e
+    }
+
     /// A parameter has a value outside what SQS accepts.
     pub fn invalid_parameter(message: impl Into<String>) -> Self {
         Self::new("InvalidParameterValue", "InvalidParameterValue", message)
@@ -177,6 +188,28 @@ impl ApiError {
             format!("The request body is larger than {limit} bytes."),
         );
         e.status = StatusCode::PAYLOAD_TOO_LARGE;
+        e
+    }
+
+    /// A request body that did not arrive within the server's read timeout.
+    pub fn request_timeout(timeout: std::time::Duration) -> Self {
+        let mut e = Self::new(
+            "RequestTimeout",
+            "RequestTimeout",
+            format!("The request body did not arrive within {timeout:?}."),
+        );
+        e.status = StatusCode::REQUEST_TIMEOUT;
+        e
+    }
+
+    /// The server failed while running an operation (a bug in sqs-local, logged).
+    pub fn internal(operation: &str) -> Self {
+        let mut e = Self::new(
+            "InternalError",
+            "InternalError",
+            format!("sqs-local failed while running {operation}; its log has the cause."),
+        );
+        e.status = StatusCode::INTERNAL_SERVER_ERROR;
         e
     }
 

@@ -3,7 +3,20 @@
 //! sqs-local speaks the AWS JSON 1.0 protocol that `aws-sdk-sqs` uses, keeps everything in
 //! memory, and implements the semantics AWS documents: visibility timeouts, long polling,
 //! delays, message attributes and their MD5 digests, redrive to dead-letter queues, FIFO queues
-//! with ordering per message group and deduplication, and batch calls with per-entry results.
+//! with ordering per message group and deduplication, batch calls with per-entry results, and
+//! dead-letter queue redrive (`StartMessageMoveTask`, `ListMessageMoveTasks`,
+//! `CancelMessageMoveTask`).
+//!
+//! It also behaves like SQS where SQS surprises consumers: a request runs to its end even when
+//! its client has gone, so a long poll abandoned by its client still takes (and hides for the
+//! visibility timeout) the messages that arrive while it waits; a waiting receive on a FIFO
+//! queue is woken as soon as a delete or a visibility change unlocks a message group; receipt
+//! handles are keyed digests that cannot be forged.
+//!
+//! Clients it does not control cannot hold it: connections are limited
+//! ([`LocalSqsBuilder::max_connections`]) and a request must arrive within a read timeout
+//! ([`LocalSqsBuilder::read_timeout`]). Queue URLs start with the server's own address (or
+//! [`LocalSqsBuilder::advertised_url`]), never with a request's `Host` header.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -26,6 +39,7 @@
 //! Run it standalone with `cargo run --release -p sqs-local -- --port 9324 --queue jobs`, then
 //! point any AWS SDK at it with `AWS_ENDPOINT_URL_SQS=http://127.0.0.1:9324`.
 
+mod connections;
 mod digest;
 mod error;
 mod protocol;
@@ -33,7 +47,8 @@ mod queue;
 mod server;
 mod store;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use tokio::net::TcpListener;
@@ -53,6 +68,8 @@ pub struct LocalSqsBuilder {
     addr: SocketAddr,
     state: Option<SqsState>,
     queues: Vec<String>,
+    advertised_url: Option<String>,
+    limits: connections::Limits,
 }
 
 impl LocalSqsBuilder {
@@ -74,6 +91,28 @@ impl LocalSqsBuilder {
         self
     }
 
+    /// The `http://host:port` that queue URLs start with, for clients that reach the server by
+    /// another name (a container's, a proxy's). The default is the bound address, with
+    /// `127.0.0.1` standing for an unspecified one (`0.0.0.0`). A request's `Host` header never
+    /// changes it, as it never changes the queue URLs AWS returns.
+    pub fn advertised_url(mut self, url: impl Into<String>) -> Self {
+        self.advertised_url = Some(url.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// How many connections are served at once (default 4096); more wait to be accepted.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.limits.max_connections = max.max(1);
+        self
+    }
+
+    /// How long a client may take to send a request's headers, and then its body (default
+    /// 30 s). A kept-alive connection with no request for this long is closed.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.read_timeout = timeout;
+        self
+    }
+
     /// Binds and starts serving in a background task.
     ///
     /// # Errors
@@ -91,8 +130,17 @@ impl LocalSqsBuilder {
                 .create_queue(name, &attrs)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         }
+        let base_url = self
+            .advertised_url
+            .unwrap_or_else(|| default_base_url(addr));
         let token = CancellationToken::new();
-        let task = tokio::spawn(server::serve(listener, state.clone(), token.clone()));
+        let task = tokio::spawn(server::serve(
+            listener,
+            state.clone(),
+            token.clone(),
+            base_url,
+            self.limits,
+        ));
         tracing::info!(%addr, "sqs-local listening");
         Ok(LocalSqs {
             addr,
@@ -128,6 +176,8 @@ impl LocalSqs {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             state: None,
             queues: Vec::new(),
+            advertised_url: None,
+            limits: connections::Limits::default(),
         }
     }
 
@@ -177,6 +227,16 @@ impl Drop for LocalSqs {
     fn drop(&mut self) {
         self.token.cancel();
     }
+}
+
+/// `http://<addr>`, with a loopback address standing for an unspecified one.
+fn default_base_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
 /// An AWS SDK configuration for an SQS-compatible endpoint, with region `us-east-1` and static

@@ -6,12 +6,14 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 const USAGE: &str = "\
-usage: sqs-local [--bind ADDR] [--port PORT] [--queue NAME]...
+usage: sqs-local [--bind ADDR] [--port PORT] [--advertise URL] [--queue NAME]...
 
-  --bind ADDR    address to listen on (default 127.0.0.1)
-  --port PORT    port to listen on (default 9324; 0 picks a free one)
-  --queue NAME   a queue to create at start; repeat for more; a name ending in .fifo is FIFO
-  -h, --help     this text
+  --bind ADDR      address to listen on (default 127.0.0.1)
+  --port PORT      port to listen on (default 9324; 0 picks a free one)
+  --advertise URL  what queue URLs start with, for clients that reach the server by another
+                   name (default http://ADDR:PORT, 127.0.0.1 for an unspecified ADDR)
+  --queue NAME     a queue to create at start; repeat for more; a name ending in .fifo is FIFO
+  -h, --help       this text
 
 Logging follows RUST_LOG (default info). Point clients at it with
 AWS_ENDPOINT_URL_SQS=http://127.0.0.1:9324 and any credentials.";
@@ -20,6 +22,7 @@ AWS_ENDPOINT_URL_SQS=http://127.0.0.1:9324 and any credentials.";
 struct Args {
     bind: IpAddr,
     port: u16,
+    advertise: Option<String>,
     queues: Vec<String>,
 }
 
@@ -27,6 +30,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let mut out = Args {
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 9324,
+        advertise: None,
         queues: Vec::new(),
     };
     while let Some(arg) = args.next() {
@@ -44,6 +48,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 out.port = v
                     .parse()
                     .map_err(|_| format!("--port {v:?} is not a port number (0 to 65535)"))?;
+            }
+            "--advertise" => {
+                let v = value("--advertise")?;
+                if !v.starts_with("http://") && !v.starts_with("https://") {
+                    return Err(format!(
+                        "--advertise {v:?} is not a URL (for example http://sqs.local:9324)"
+                    ));
+                }
+                out.advertise = Some(v);
             }
             "--queue" => out.queues.push(value("--queue")?),
             other => return Err(format!("unknown argument {other:?}")),
@@ -72,6 +85,9 @@ async fn main() -> ExitCode {
         }
     };
     let mut builder = sqs_local::LocalSqs::builder().bind(SocketAddr::new(args.bind, args.port));
+    if let Some(url) = args.advertise {
+        builder = builder.advertised_url(url);
+    }
     for q in args.queues {
         builder = builder.queue(q);
     }

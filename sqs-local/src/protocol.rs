@@ -250,6 +250,27 @@ pub(crate) struct ReceiptEntry {
     pub(crate) visibility_timeout: Option<i64>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct StartMessageMoveTaskRequest {
+    pub(crate) source_arn: Option<String>,
+    pub(crate) destination_arn: Option<String>,
+    pub(crate) max_number_of_messages_per_second: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct ListMessageMoveTasksRequest {
+    pub(crate) source_arn: Option<String>,
+    pub(crate) max_results: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CancelMessageMoveTaskRequest {
+    pub(crate) task_handle: Option<String>,
+}
+
 /// Checks the ids of a batch request: present, well formed, distinct, at most ten.
 pub(crate) fn check_batch_ids<'a>(
     ids: impl ExactSizeIterator<Item = Option<&'a str>>,

@@ -202,9 +202,16 @@ struct Message {
     generation: u32,
 }
 
-/// A message leaving its queue for the dead-letter queue.
+/// A message leaving its queue: for the dead-letter queue, or redriven out of it.
 #[derive(Debug)]
 pub(crate) struct Moved(Message);
+
+impl Moved {
+    /// The ARN of the queue the message was moved to a dead-letter queue from, if it was.
+    pub(crate) fn dead_letter_source(&self) -> Option<&str> {
+        self.0.dlq_source_arn.as_deref()
+    }
+}
 
 /// What to include in received messages.
 #[derive(Debug, Default)]
@@ -246,7 +253,8 @@ pub(crate) struct Queue {
     pub(crate) name: String,
     pub(crate) arn: String,
     pub(crate) fifo: bool,
-    pub(crate) uid: u64,
+    /// Keys the digests in this queue's receipt handles.
+    secret: [u8; 16],
     pub(crate) created_secs: u64,
     pub(crate) state: Mutex<QueueState>,
     pub(crate) notify: Notify,
@@ -322,13 +330,43 @@ fn validate_attributes(attrs: &BTreeMap<String, MessageAttributeValue>) -> ApiRe
             )));
         }
         if base == "Number" {
-            let s = value.string_value.as_deref().unwrap_or("");
-            if s.parse::<f64>().is_err() {
-                return Err(ApiError::invalid_parameter(format!(
-                    "Can't cast the value of message (user) attribute '{name}' to a number: {s:?}."
-                )));
-            }
+            validate_number(name, value.string_value.as_deref().unwrap_or(""))?;
         }
+    }
+    Ok(())
+}
+
+/// Checks a Number attribute as SQS does: a decimal number (sign, digits, an optional fraction
+/// and exponent; no NaN or infinity) of at most 38 significant digits, zero or of a magnitude
+/// from 10^-128 to 10^126.
+fn validate_number(name: &str, value: &str) -> ApiResult<()> {
+    let cast = || {
+        ApiError::invalid_parameter(format!(
+            "Can't cast the value of message (user) attribute '{name}' to a number."
+        ))
+    };
+    let unsigned = value.strip_prefix(['-', '+']).unwrap_or(value);
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (unsigned, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits_ok = !(int.is_empty() && frac.is_empty())
+        && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit());
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
+    });
+    if !digits_ok || !exponent_ok {
+        return Err(cast());
+    }
+    let significant = format!("{int}{frac}");
+    let significant = significant.trim_matches('0');
+    let magnitude = value.parse::<f64>().map_err(|_| cast())?.abs();
+    if significant.len() > 38 || (magnitude != 0.0 && !(1e-128..=1e126).contains(&magnitude)) {
+        return Err(ApiError::invalid_parameter(format!(
+            "The value of message (user) attribute '{name}' is out of range: a Number has at most 38 significant digits and lies between 10^-128 and 10^+126."
+        )));
     }
     Ok(())
 }
@@ -344,21 +382,31 @@ fn attribute_filter_matches(filters: &[String], name: &str) -> bool {
     })
 }
 
-/// Encodes a receipt handle: queue uid, message key, receive count.
-fn receipt_handle(uid: u64, key: u64, count: u32) -> String {
-    format!("{uid:016x}{key:016x}{count:08x}")
+/// A receipt handle: the message key and receive count it was issued for, then a keyed digest
+/// of both under the queue's secret, so that a handle cannot be made up, altered, or used on
+/// another queue.
+fn receipt_handle(secret: &[u8; 16], key: u64, count: u32) -> String {
+    let mut handle = format!("{key:016x}{count:08x}");
+    handle.push_str(&digest::hex(&receipt_digest(secret, key, count)));
+    handle
 }
 
-/// Decodes a receipt handle into `(message key, receive count)` when it belongs to `uid`.
-fn parse_receipt_handle(uid: u64, handle: &str) -> ApiResult<(u64, u32)> {
+fn receipt_digest(secret: &[u8; 16], key: u64, count: u32) -> [u8; 16] {
+    digest::keyed(secret, &[&key.to_be_bytes(), &count.to_be_bytes()])
+}
+
+/// Decodes a receipt handle this queue issued into `(message key, receive count)`.
+fn parse_receipt_handle(secret: &[u8; 16], handle: &str) -> ApiResult<(u64, u32)> {
     let invalid = || ApiError::receipt_handle_invalid(handle);
-    if handle.len() != 40 || !handle.is_ascii() {
+    if handle.len() != 56 || !handle.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid());
     }
-    let owner = u64::from_str_radix(&handle[..16], 16).map_err(|_| invalid())?;
-    let key = u64::from_str_radix(&handle[16..32], 16).map_err(|_| invalid())?;
-    let count = u32::from_str_radix(&handle[32..], 16).map_err(|_| invalid())?;
-    if owner != uid {
+    let key = u64::from_str_radix(&handle[..16], 16).map_err(|_| invalid())?;
+    let count = u32::from_str_radix(&handle[16..24], 16).map_err(|_| invalid())?;
+    // A count of 0 was never issued: handles are made when a message is received.
+    if count == 0
+        || !handle[24..].eq_ignore_ascii_case(&digest::hex(&receipt_digest(secret, key, count)))
+    {
         return Err(invalid());
     }
     Ok((key, count))
@@ -376,7 +424,8 @@ impl Queue {
             name: name.to_owned(),
             arn: format!("arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}"),
             fifo: name.ends_with(".fifo"),
-            uid: fastrand::u64(..),
+            // From the operating system's generator: the handles must not be predictable.
+            secret: Uuid::new_v4().into_bytes(),
             created_secs: now,
             state: Mutex::new(QueueState {
                 fifo: name.ends_with(".fifo"),
@@ -548,12 +597,12 @@ impl Queue {
         Ok(result)
     }
 
-    /// Takes a message moved here from a source queue's redrive.
-    pub(crate) fn accept_moved(&self, moved: Vec<Moved>, source_arn: &str, now: Instant) {
+    /// Takes messages moved here: from a source queue's redrive when `source_arn` names it.
+    pub(crate) fn accept_moved(&self, moved: Vec<Moved>, source_arn: Option<&str>, now: Instant) {
         let mut st = self.lock();
         for Moved(mut m) in moved {
             m.visible_at = now;
-            m.dlq_source_arn = Some(source_arn.into());
+            m.dlq_source_arn = source_arn.map(Into::into);
             if self.fifo && m.sequence.is_none() {
                 st.next_sequence += 1;
                 m.sequence = Some(st.next_sequence);
@@ -562,6 +611,43 @@ impl Queue {
         }
         drop(st);
         self.notify.notify_waiters();
+    }
+
+    /// Takes the next visible message out of the queue, for a message move task.
+    pub(crate) fn take_for_move(&self, now: Instant) -> Option<Moved> {
+        let mut st = self.lock();
+        let retention = Duration::from_secs(st.config.message_retention_period.into());
+        let picked = if self.fifo {
+            st.pick_fifo(1, now, retention, None)
+        } else {
+            st.pick_standard(1, now, retention, None)
+        };
+        let moved = picked
+            .first()
+            .and_then(|(key, _)| st.messages.remove(key))
+            .map(Moved);
+        st.order_stale_hint();
+        st.release_if_drained();
+        moved
+    }
+
+    /// Takes a message redriven out of a dead-letter queue. AWS treats it as a new message: a
+    /// new message id and enqueue time (so its retention period starts over), never received.
+    pub(crate) fn accept_redriven(&self, Moved(mut m): Moved, now: Instant) {
+        m.id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+        m.sent_ms = epoch_millis();
+        m.sent_at = now;
+        m.receive_count = 0;
+        m.first_receive_ms = 0;
+        m.dlq_source_arn = None;
+        m.sequence = None;
+        self.accept_moved(vec![Moved(m)], None, now);
+    }
+
+    /// Puts back a message taken for a move that could not be made.
+    pub(crate) fn restore(&self, moved: Moved, now: Instant) {
+        let source = moved.0.dlq_source_arn.clone();
+        self.accept_moved(vec![moved], source.as_deref(), now);
     }
 
     /// Receives up to `opts.max` messages. Messages over the redrive limit are returned apart,
@@ -610,6 +696,7 @@ impl Queue {
             out.push(self.render(m, key, opts));
             st.set_visible_at(key, now + vt, now);
         }
+        st.release_if_drained();
         (out, moved)
     }
 
@@ -659,7 +746,7 @@ impl Queue {
             };
         ReceivedMessage {
             message_id: m.id.hyphenated().to_string(),
-            receipt_handle: receipt_handle(self.uid, key, m.receive_count),
+            receipt_handle: receipt_handle(&self.secret, key, m.receive_count),
             md5_of_body: digest::hex(&m.body_md5),
             body: m.body.to_string(),
             attributes,
@@ -671,15 +758,23 @@ impl Queue {
     /// Deletes the message a receipt handle names. A handle from an earlier receive of a
     /// message received again since is accepted and deletes nothing, as AWS documents.
     pub(crate) fn delete(&self, handle: &str) -> ApiResult<()> {
-        let (key, count) = parse_receipt_handle(self.uid, handle)?;
+        let (key, count) = parse_receipt_handle(&self.secret, handle)?;
         let mut st = self.lock();
         if st
             .messages
             .get(&key)
-            .is_some_and(|m| m.receive_count == count)
+            .is_none_or(|m| m.receive_count != count)
         {
-            st.messages.remove(&key);
-            st.order_stale_hint();
+            return Ok(());
+        }
+        st.messages.remove(&key);
+        st.order_stale_hint();
+        st.release_if_drained();
+        drop(st);
+        // On a FIFO queue the delete may unlock the message's group: a waiting receive can
+        // have its next message now, not at the deleted one's visibility deadline.
+        if self.fifo {
+            self.notify.notify_waiters();
         }
         Ok(())
     }
@@ -691,7 +786,7 @@ impl Queue {
         timeout: i64,
         now: Instant,
     ) -> ApiResult<()> {
-        let (key, count) = parse_receipt_handle(self.uid, handle)?;
+        let (key, count) = parse_receipt_handle(&self.secret, handle)?;
         if !(0..=MAX_VISIBILITY_TIMEOUT).contains(&timeout) {
             return Err(ApiError::invalid_parameter(format!(
                 "Value {timeout} for parameter VisibilityTimeout is invalid. Reason: must be between 0 and {MAX_VISIBILITY_TIMEOUT}."
@@ -706,10 +801,12 @@ impl Queue {
         if m.receive_count != count || m.visible_at <= now {
             return Err(ApiError::message_not_inflight());
         }
-        let at = now + Duration::from_secs(timeout as u64);
-        st.set_visible_at(key, at, now);
+        let earlier = now + Duration::from_secs(timeout as u64) < m.visible_at;
+        st.set_visible_at(key, now + Duration::from_secs(timeout as u64), now);
         drop(st);
-        if timeout == 0 {
+        // Waiting receives sleep until the deadline they last saw; an earlier one (a release
+        // with 0, or a shorter timeout) must wake them to look again.
+        if earlier {
             self.notify.notify_waiters();
         }
         Ok(())
@@ -719,9 +816,7 @@ impl Queue {
     pub(crate) fn purge(&self) {
         let mut st = self.lock();
         st.messages.clear();
-        st.ready.clear();
-        st.timers.clear();
-        st.order.clear();
+        st.release_if_drained();
     }
 
     /// Approximate counts of visible, in-flight and delayed messages.
@@ -755,7 +850,32 @@ impl Queue {
     }
 }
 
+/// Capacity an empty queue keeps in each container, so that a queue that empties and fills
+/// again at a low rate does not reallocate each time.
+const DRAINED_CAPACITY: usize = 64;
+
 impl QueueState {
+    /// Gives the containers' memory back once no message is left: a burst of 100k messages
+    /// would otherwise keep its high-water capacity for the life of the queue. Every entry left
+    /// in the indexes then is stale.
+    fn release_if_drained(&mut self) {
+        if !self.messages.is_empty() {
+            return;
+        }
+        self.messages.shrink_to(DRAINED_CAPACITY);
+        self.ready.clear();
+        self.ready.shrink_to(DRAINED_CAPACITY);
+        self.timers.clear();
+        self.timers.shrink_to(DRAINED_CAPACITY);
+        self.order.clear();
+        self.order.shrink_to(DRAINED_CAPACITY);
+        if self.dedup.is_empty() {
+            self.dedup.shrink_to(DRAINED_CAPACITY);
+            self.dedup_order.clear();
+            self.dedup_order.shrink_to(DRAINED_CAPACITY);
+        }
+    }
+
     fn insert(&mut self, message: Message, now: Instant) {
         let key = self.next_key;
         self.next_key += 1;
@@ -916,16 +1036,190 @@ impl QueueState {
 mod tests {
     use super::*;
 
+    fn queue(name: &str) -> Queue {
+        Queue::new(name, "us-east-1", QueueConfig::default(), BTreeMap::new())
+    }
+
+    fn send(q: &Queue, body: &str, now: Instant) {
+        let entry = SendEntry {
+            message_body: Some(body.to_owned()),
+            ..SendEntry::default()
+        };
+        q.send(entry, now).unwrap();
+    }
+
+    fn receive(q: &Queue, max: usize, now: Instant) -> Vec<ReceivedMessage> {
+        let opts = ReceiveOptions {
+            max,
+            ..ReceiveOptions::default()
+        };
+        q.receive(&opts, false, now).0
+    }
+
     #[test]
     fn receipt_handles_round_trip_and_reject_foreign_ones() {
-        let h = receipt_handle(7, 42, 3);
-        assert_eq!(parse_receipt_handle(7, &h).unwrap(), (42, 3));
+        let secret = [7u8; 16];
+        let h = receipt_handle(&secret, 42, 3);
+        assert_eq!(parse_receipt_handle(&secret, &h).unwrap(), (42, 3));
         assert_eq!(
-            parse_receipt_handle(8, &h).unwrap_err().type_name,
+            parse_receipt_handle(&[8u8; 16], &h).unwrap_err().type_name,
             "ReceiptHandleIsInvalid"
         );
-        assert!(parse_receipt_handle(7, "garbage").is_err());
-        assert!(parse_receipt_handle(7, &"é".repeat(20)).is_err());
+        assert!(parse_receipt_handle(&secret, "garbage").is_err());
+        assert!(parse_receipt_handle(&secret, &"é".repeat(28)).is_err());
+    }
+
+    #[test]
+    fn forged_handles_are_refused_and_delete_nothing() {
+        let q = queue("forge");
+        let now = Instant::now();
+        send(&q, "never received", now);
+        let key = *q.lock().messages.keys().next().unwrap();
+        // The old handle layout (queue, key, count 0), and a count-0 handle in the new layout
+        // with a digest made up: neither was issued, both are refused.
+        for forged in [
+            format!("{:016x}{key:016x}{:08x}", 0u64, 0u32),
+            format!("{key:016x}{:08x}{}", 0u32, "0".repeat(32)),
+            format!("{key:016x}{:08x}{}", 1u32, "f".repeat(32)),
+        ] {
+            let err = q.delete(&forged).unwrap_err();
+            assert_eq!(err.type_name, "ReceiptHandleIsInvalid", "{forged}");
+        }
+        // A real handle with one character changed is refused too.
+        send(&q, "received", now);
+        let got = receive(&q, 10, now);
+        assert_eq!(got.len(), 2);
+        let mut altered = got[0].receipt_handle.clone().into_bytes();
+        altered[40] = if altered[40] == b'0' { b'1' } else { b'0' };
+        let altered = String::from_utf8(altered).unwrap();
+        assert!(q.delete(&altered).is_err());
+        assert!(q.change_visibility(&altered, 0, now).is_err());
+        assert_eq!(q.lock().messages.len(), 2, "nothing was deleted");
+        q.delete(&got[0].receipt_handle).unwrap();
+        assert_eq!(q.lock().messages.len(), 1);
+    }
+
+    #[test]
+    fn a_handle_from_an_earlier_receive_is_accepted_and_deletes_nothing() {
+        let q = queue("stale");
+        let now = Instant::now();
+        send(&q, "m", now);
+        let first = receive(&q, 1, now).remove(0);
+        q.change_visibility(&first.receipt_handle, 0, now).unwrap();
+        let second = receive(&q, 1, now).remove(0);
+        assert_ne!(first.receipt_handle, second.receipt_handle);
+        q.delete(&first.receipt_handle).unwrap();
+        assert_eq!(q.lock().messages.len(), 1, "a stale handle deletes nothing");
+        q.delete(&second.receipt_handle).unwrap();
+        assert!(q.lock().messages.is_empty());
+    }
+
+    fn capacities(q: &Queue) -> [usize; 4] {
+        let st = q.lock();
+        [
+            st.messages.capacity(),
+            st.ready.capacity(),
+            st.timers.capacity(),
+            st.order.capacity(),
+        ]
+    }
+
+    #[test]
+    fn purge_releases_container_capacity() {
+        let q = queue("purged");
+        let now = Instant::now();
+        for i in 0..10_000 {
+            send(&q, &format!("{i}"), now);
+        }
+        // Half in flight, so both the ready list and the timer heap have grown.
+        assert_eq!(receive(&q, 10, now).len(), 10);
+        for _ in 0..499 {
+            receive(&q, 10, now);
+        }
+        let before = capacities(&q);
+        assert!(
+            before[0] >= 10_000 && before[1] >= 5_000 && before[2] >= 5_000,
+            "{before:?}"
+        );
+        q.purge();
+        let after = capacities(&q);
+        assert!(
+            after.iter().all(|c| *c <= 2 * DRAINED_CAPACITY),
+            "{after:?}"
+        );
+    }
+
+    #[test]
+    fn a_drained_queue_releases_capacity() {
+        for name in ["drained", "drained.fifo"] {
+            let q = queue(name);
+            let now = Instant::now();
+            for i in 0..5_000 {
+                let entry = SendEntry {
+                    message_body: Some(format!("{i}")),
+                    message_group_id: q.fifo.then(|| format!("g{}", i % 10)),
+                    message_deduplication_id: q.fifo.then(|| format!("d{i}")),
+                    ..SendEntry::default()
+                };
+                q.send(entry, now).unwrap();
+            }
+            assert!(capacities(&q)[0] >= 5_000, "{name}");
+            // Receive and delete everything, as a consumer does (on the FIFO queue a delete
+            // unlocks the group for the next receive).
+            let mut received = 0;
+            while received < 5_000 {
+                let got = receive(&q, 10, now);
+                assert!(!got.is_empty(), "{name}: every message is receivable");
+                received += got.len();
+                for m in got {
+                    q.delete(&m.receipt_handle).unwrap();
+                }
+            }
+            assert!(q.lock().messages.is_empty(), "{name}");
+            let after = capacities(&q);
+            assert!(
+                after.iter().all(|c| *c <= 2 * DRAINED_CAPACITY),
+                "{name}: {after:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn number_attributes_are_decimal_numbers_in_range() {
+        for ok in [
+            "0", "-1", "+2.5", "1e10", "1.5E-3", ".5", "5.", "0.000", "1e126",
+        ] {
+            assert!(validate_number("n", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "NaN",
+            "nan",
+            "inf",
+            "-inf",
+            "Infinity",
+            "-Infinity",
+            "",
+            "-",
+            "1e",
+            "0x10",
+            "1 ",
+            "e5",
+            "1,5",
+        ] {
+            let err = validate_number("n", bad).unwrap_err();
+            assert_eq!(err.type_name, "InvalidParameterValue", "{bad}");
+            assert!(
+                err.message.contains("to a number"),
+                "{bad}: {}",
+                err.message
+            );
+        }
+        for out_of_range in ["1e127", "1e-129", "1e400", &"9".repeat(39)] {
+            assert!(
+                validate_number("n", out_of_range).is_err(),
+                "{out_of_range}"
+            );
+        }
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! HTTP: the AWS JSON 1.0 protocol over axum.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::connections::{self, Limits};
 use crate::error::ApiError;
 use crate::store::{Closing, Operation, SqsState};
 
@@ -22,6 +23,10 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 struct Ctx {
     state: SqsState,
     closing: Closing,
+    /// `http://host:port` that queue URLs start with: the server's own, never a client's
+    /// `Host` header (a client must not be able to point other clients' queue URLs elsewhere).
+    base_url: String,
+    body_read_timeout: Duration,
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
@@ -65,45 +70,75 @@ async fn stats(State(ctx): State<Arc<Ctx>>) -> Response {
     json_response(StatusCode::OK, body.to_string().into_bytes())
 }
 
-async fn handle(
-    State(ctx): State<Arc<Ctx>>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => {
-            let err = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::request_too_large(MAX_BODY)
-            } else {
-                ApiError::serialization(format!("Could not read the request body: {e}."))
-            };
-            return error_response(&err);
+/// Reads a request body within the server's limits of size and time.
+async fn read_body(body: Body, timeout: Duration) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+        Err(_) => Err(ApiError::request_timeout(timeout)),
+        Ok(Ok(bytes)) => Ok(bytes),
+        // to_bytes reports only a length-limit error or a transport error.
+        Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::request_too_large(MAX_BODY)),
+        Ok(Err(e)) => Err(ApiError::serialization(format!(
+            "Could not read the request body: {e}."
+        ))),
+    }
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
         }
-    };
+        source = err.source();
+    }
+    false
+}
+
+fn operation(headers: &HeaderMap) -> Result<Operation, ApiError> {
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let Some(op) = target
+    target
         .strip_prefix("AmazonSQS.")
         .and_then(Operation::from_name)
-    else {
-        let err = if target.is_empty() {
-            ApiError::invalid_action(
-                "(no X-Amz-Target header: sqs-local speaks the AWS JSON 1.0 protocol, as aws-sdk-sqs and current AWS SDKs do)",
-            )
-        } else {
-            ApiError::invalid_action(target)
-        };
-        return error_response(&err);
+        .ok_or_else(|| {
+            if target.is_empty() {
+                ApiError::invalid_action(
+                    "(no X-Amz-Target header: sqs-local speaks the AWS JSON 1.0 protocol, as aws-sdk-sqs and current AWS SDKs do)",
+                )
+            } else {
+                ApiError::invalid_action(target)
+            }
+        })
+}
+
+async fn handle(State(ctx): State<Arc<Ctx>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body, ctx.body_read_timeout).await {
+        Ok(b) => b,
+        Err(err) => return error_response(&err),
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    let base = format!("http://{host}");
-    match ctx.state.dispatch(op, &body, &base, &ctx.closing).await {
+    let op = match operation(&parts.headers) {
+        Ok(op) => op,
+        Err(err) => return error_response(&err),
+    };
+    // SQS runs a request to its end whether or not the client is still there: a long poll
+    // abandoned by its client still takes the messages that arrive while it waits. A request
+    // future is dropped when its connection closes, so the operation runs in a task of its own.
+    let task = tokio::spawn({
+        let ctx = ctx.clone();
+        async move {
+            ctx.state
+                .dispatch(op, &body, &ctx.base_url, &ctx.closing)
+                .await
+        }
+    });
+    let result = task.await.unwrap_or_else(|e| {
+        tracing::error!(operation = op.name(), error = %e, "operation task failed");
+        Err(ApiError::internal(op.name()))
+    });
+    match result {
         Ok(bytes) => json_response(StatusCode::OK, bytes),
         Err(err) => {
             tracing::debug!(operation = op.name(), error = %err, "request refused");
@@ -113,21 +148,23 @@ async fn handle(
 }
 
 /// Serves `state` on `listener` until `token` is cancelled; long polls in flight return at once.
-pub(crate) async fn serve(listener: TcpListener, state: SqsState, token: CancellationToken) {
+/// Queue URLs start with `base_url`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    state: SqsState,
+    token: CancellationToken,
+    base_url: String,
+    limits: Limits,
+) {
     let ctx = Arc::new(Ctx {
         state,
         closing: Closing(token.clone()),
+        base_url,
+        body_read_timeout: limits.read_timeout,
     });
     let app = Router::new()
         .route(STATS_PATH, axum::routing::get(stats))
         .fallback(handle)
-        .with_state(ctx)
-        .layer(DefaultBodyLimit::max(MAX_BODY));
-    let addr: Option<SocketAddr> = listener.local_addr().ok();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(token.cancelled_owned())
-        .await;
-    if let Err(e) = result {
-        tracing::error!(?addr, error = %e, "sqs-local server stopped with an error");
-    }
+        .with_state(ctx);
+    connections::serve(listener, app, limits, token).await;
 }

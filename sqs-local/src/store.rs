@@ -1,16 +1,22 @@
-//! The set of queues, and every operation of the API over it.
+//! The set of queues, and the dispatch of each operation of the API to its function: queue
+//! operations in `store/queues.rs`, message operations in `store/messages.rs`, dead-letter
+//! queue redrive in `store/move_tasks.rs`.
+
+mod messages;
+mod move_tasks;
+mod queues;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{ApiError, ApiResult};
-use crate::protocol::*;
-use crate::queue::{self, ACCOUNT_ID, Queue, QueueConfig, ReceiveOptions};
+use crate::protocol::required;
+use crate::queue::{self, ACCOUNT_ID, Queue, QueueConfig};
 
 macro_rules! operations {
     ($($name:ident),* $(,)?) => {
@@ -60,6 +66,9 @@ operations!(
     TagQueue,
     UntagQueue,
     ListQueueTags,
+    StartMessageMoveTask,
+    ListMessageMoveTasks,
+    CancelMessageMoveTask,
 );
 
 /// Counts of the requests a server answered, by operation, since it started (or since the
@@ -120,6 +129,7 @@ struct StateInner {
     region: String,
     queues: RwLock<HashMap<String, Arc<Queue>>>,
     stats: ApiStats,
+    move_tasks: Mutex<Vec<Arc<move_tasks::MoveTask>>>,
 }
 
 impl Default for SqsState {
@@ -145,12 +155,6 @@ fn reply<T: serde::Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec())
 }
 
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ReceiveResponse {
-    messages: Vec<ReceivedMessage>,
-}
-
 /// The queue name a queue URL ends with.
 fn name_from_url(url: &str) -> &str {
     url.trim_end_matches('/').rsplit('/').next().unwrap_or("")
@@ -169,6 +173,15 @@ fn opt_range(name: &str, value: Option<i64>, min: i64, max: i64) -> ApiResult<Op
 #[derive(Debug, Clone)]
 pub(crate) struct Closing(pub(crate) CancellationToken);
 
+/// One request, as every operation function takes it.
+struct Call<'a> {
+    body: &'a [u8],
+    /// `http://host:port` that queue URLs start with.
+    base: &'a str,
+    closing: &'a Closing,
+    now: Instant,
+}
+
 impl SqsState {
     /// Empty state whose ARNs name `region`.
     pub fn new(region: &str) -> Self {
@@ -177,6 +190,7 @@ impl SqsState {
                 region: region.to_owned(),
                 queues: RwLock::new(HashMap::new()),
                 stats: ApiStats::default(),
+                move_tasks: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -220,6 +234,29 @@ impl SqsState {
 
     fn queue_by_name(&self, name: &str) -> Option<Arc<Queue>> {
         self.read().get(name).cloned()
+    }
+
+    fn queue_by_arn(&self, arn: &str) -> Option<Arc<Queue>> {
+        let name = arn.rsplit(':').next()?;
+        self.queue_by_name(name).filter(|q| q.arn == arn)
+    }
+
+    /// The names of the queues whose redrive policy targets the queue `dlq`, sorted.
+    fn dead_letter_sources(&self, dlq: &str) -> Vec<String> {
+        let queues: Vec<Arc<Queue>> = self.read().values().cloned().collect();
+        let mut names: Vec<String> = queues
+            .iter()
+            .filter(|q| {
+                q.lock()
+                    .config
+                    .redrive
+                    .as_ref()
+                    .is_some_and(|r| r.target_name == dlq)
+            })
+            .map(|q| q.name.clone())
+            .collect();
+        names.sort();
+        names
     }
 
     fn url(base: &str, name: &str) -> String {
@@ -270,6 +307,7 @@ impl SqsState {
                 "The queue {name} ends in .fifo: create it with the attribute FifoQueue=true."
             )));
         }
+        queues::check_tag_count(name, tags.len())?;
         let mut config = QueueConfig::default();
         config.apply(fifo, attributes)?;
         self.check_redrive_target(fifo, &config)?;
@@ -295,286 +333,38 @@ impl SqsState {
         closing: &Closing,
     ) -> ApiResult<Vec<u8>> {
         self.inner.stats.record(op);
-        let now = Instant::now();
+        let c = &Call {
+            body,
+            base,
+            closing,
+            now: Instant::now(),
+        };
         match op {
-            Operation::CreateQueue => {
-                let req: CreateQueueRequest = parse_json(body)?;
-                let name = required(req.queue_name, "QueueName")?;
-                self.create(&name, &req.attributes, req.tags)?;
-                Ok(reply(&json!({ "QueueUrl": Self::url(base, &name) })))
-            }
-            Operation::GetQueueUrl => {
-                let req: QueueNameRequest = parse_json(body)?;
-                let name = required(req.queue_name, "QueueName")?;
-                let q = self
-                    .queue_by_name(&name)
-                    .ok_or_else(ApiError::queue_does_not_exist)?;
-                Ok(reply(&json!({ "QueueUrl": Self::url(base, &q.name) })))
-            }
-            Operation::ListQueues => {
-                let req: ListQueuesRequest = parse_json(body)?;
-                let prefix = req.queue_name_prefix.unwrap_or_default();
-                let names: Vec<String> = self
-                    .queue_names()
-                    .into_iter()
-                    .filter(|n| n.starts_with(&prefix))
-                    .collect();
-                Ok(reply(&paginate(
-                    names,
-                    req.next_token,
-                    req.max_results,
-                    "QueueUrls",
-                    |n| Self::url(base, n),
-                )?))
-            }
-            Operation::DeleteQueue => {
-                let req: QueueUrlRequest = parse_json(body)?;
-                let q = self.queue(req.queue_url)?;
-                self.write().remove(&q.name);
-                q.notify.notify_waiters();
-                Ok(reply(&json!({})))
-            }
-            Operation::GetQueueAttributes => {
-                let req: GetQueueAttributesRequest = parse_json(body)?;
-                let q = self.queue(req.queue_url)?;
-                Ok(reply(
-                    &json!({ "Attributes": queue_attributes(&q, &req.attribute_names, now)? }),
-                ))
-            }
-            Operation::SetQueueAttributes => {
-                let req: SetQueueAttributesRequest = parse_json(body)?;
-                let q = self.queue(req.queue_url)?;
-                let attrs = required(req.attributes, "Attributes")?;
-                let mut config = q.lock().config.clone();
-                config.apply(q.fifo, &attrs)?;
-                self.check_redrive_target(q.fifo, &config)?;
-                let mut st = q.lock();
-                st.config = config;
-                st.last_modified_secs = queue::epoch_millis() / 1000;
-                Ok(reply(&json!({})))
-            }
-            Operation::PurgeQueue => {
-                let req: QueueUrlRequest = parse_json(body)?;
-                self.queue(req.queue_url)?.purge();
-                Ok(reply(&json!({})))
-            }
-            Operation::SendMessage => {
-                let req: SendMessageRequest = parse_json(body)?;
-                let q = self.queue(req.queue_url)?;
-                let mut entry = req.entry;
-                entry.id = None;
-                Ok(reply(&q.send(entry, now)?))
-            }
-            Operation::SendMessageBatch => {
-                let req: SendMessageBatchRequest = parse_json(body)?;
-                let q = self.queue(req.queue_url)?;
-                let entries = required(req.entries, "Entries")?;
-                check_batch_ids(entries.iter().map(|e| e.id.as_deref()))?;
-                let total: usize = entries
-                    .iter()
-                    .map(|e| e.message_body.as_ref().map_or(0, String::len))
-                    .sum();
-                if total > 1_048_576 {
-                    return Err(ApiError::batch_request_too_long(total, 1_048_576));
-                }
-                let mut resp = BatchResponse {
-                    successful: Vec::new(),
-                    failed: Vec::new(),
-                };
-                for entry in entries {
-                    let id = entry.id.clone().unwrap_or_default();
-                    match q.send(entry, now) {
-                        Ok(r) => resp.successful.push(r),
-                        Err(e) => resp.failed.push(BatchFailure::new(&id, e)),
-                    }
-                }
-                Ok(reply(&resp))
-            }
-            Operation::ReceiveMessage => {
-                let req: ReceiveMessageRequest = parse_json(body)?;
-                let q = self.queue(req.queue_url)?;
-                let max = opt_range("MaxNumberOfMessages", req.max_number_of_messages, 1, 10)?
-                    .unwrap_or(1);
-                let vt = opt_range(
-                    "VisibilityTimeout",
-                    req.visibility_timeout,
-                    0,
-                    queue::MAX_VISIBILITY_TIMEOUT,
-                )?;
-                let wait = match opt_range("WaitTimeSeconds", req.wait_time_seconds, 0, 20)? {
-                    Some(w) => w as u64,
-                    None => q.lock().config.receive_wait_time_seconds.into(),
-                };
-                let mut system = req.message_system_attribute_names;
-                system.extend(req.attribute_names);
-                let opts = ReceiveOptions {
-                    max: max as usize,
-                    visibility_timeout: vt.map(|v| v as u32),
-                    system_attributes: system,
-                    message_attributes: req.message_attribute_names,
-                };
-                let messages = self
-                    .receive(&q, &opts, Duration::from_secs(wait), closing)
-                    .await;
-                if messages.is_empty() {
-                    self.inner
-                        .stats
-                        .empty_receives
-                        .fetch_add(1, Ordering::Relaxed);
-                    Ok(reply(&json!({})))
-                } else {
-                    Ok(reply(&ReceiveResponse { messages }))
-                }
-            }
-            Operation::DeleteMessage => {
-                let req: ReceiptRequest = parse_json(body)?;
-                let q = self.queue(req.queue_url)?;
-                q.delete(&required(req.receipt_handle, "ReceiptHandle")?)?;
-                Ok(reply(&json!({})))
-            }
-            Operation::DeleteMessageBatch => {
-                let req: ReceiptBatchRequest = parse_json(body)?;
-                let q = self.queue(req.queue_url)?;
-                let entries = required(req.entries, "Entries")?;
-                check_batch_ids(entries.iter().map(|e| e.id.as_deref()))?;
-                let mut resp = BatchResponse {
-                    successful: Vec::new(),
-                    failed: Vec::new(),
-                };
-                for e in entries {
-                    let id = e.id.unwrap_or_default();
-                    let r = required(e.receipt_handle, "ReceiptHandle").and_then(|h| q.delete(&h));
-                    match r {
-                        Ok(()) => resp.successful.push(IdOnly { id }),
-                        Err(err) => resp.failed.push(BatchFailure::new(&id, err)),
-                    }
-                }
-                Ok(reply(&resp))
-            }
-            Operation::ChangeMessageVisibility => {
-                let req: ReceiptRequest = parse_json(body)?;
-                let q = self.queue(req.queue_url)?;
-                let handle = required(req.receipt_handle, "ReceiptHandle")?;
-                let timeout = required(req.visibility_timeout, "VisibilityTimeout")?;
-                q.change_visibility(&handle, timeout, now)?;
-                Ok(reply(&json!({})))
-            }
-            Operation::ChangeMessageVisibilityBatch => {
-                let req: ReceiptBatchRequest = parse_json(body)?;
-                let q = self.queue(req.queue_url)?;
-                let entries = required(req.entries, "Entries")?;
-                check_batch_ids(entries.iter().map(|e| e.id.as_deref()))?;
-                let mut resp = BatchResponse {
-                    successful: Vec::new(),
-                    failed: Vec::new(),
-                };
-                for e in entries {
-                    let id = e.id.unwrap_or_default();
-                    let r = required(e.receipt_handle, "ReceiptHandle").and_then(|h| {
-                        let t = required(e.visibility_timeout, "VisibilityTimeout")?;
-                        q.change_visibility(&h, t, now)
-                    });
-                    match r {
-                        Ok(()) => resp.successful.push(IdOnly { id }),
-                        Err(err) => resp.failed.push(BatchFailure::new(&id, err)),
-                    }
-                }
-                Ok(reply(&resp))
-            }
+            Operation::CreateQueue => queues::create_queue(self, c),
+            Operation::GetQueueUrl => queues::get_queue_url(self, c),
+            Operation::ListQueues => queues::list_queues(self, c),
+            Operation::DeleteQueue => queues::delete_queue(self, c),
+            Operation::GetQueueAttributes => queues::get_queue_attributes(self, c),
+            Operation::SetQueueAttributes => queues::set_queue_attributes(self, c),
+            Operation::PurgeQueue => queues::purge_queue(self, c),
             Operation::ListDeadLetterSourceQueues => {
-                let req: QueueUrlRequest = parse_json(body)?;
-                let target = self.queue(req.queue_url)?;
-                let queues: Vec<Arc<Queue>> = self.read().values().cloned().collect();
-                let mut names: Vec<String> = queues
-                    .iter()
-                    .filter(|q| {
-                        q.lock()
-                            .config
-                            .redrive
-                            .as_ref()
-                            .is_some_and(|r| r.target_name == target.name)
-                    })
-                    .map(|q| q.name.clone())
-                    .collect();
-                names.sort();
-                Ok(reply(&paginate(
-                    names,
-                    req.next_token,
-                    req.max_results,
-                    "queueUrls",
-                    |n| Self::url(base, n),
-                )?))
+                queues::list_dead_letter_source_queues(self, c)
             }
-            Operation::TagQueue => {
-                let req: TagQueueRequest = parse_json(body)?;
-                let q = self.queue(req.queue_url)?;
-                let tags = required(req.tags, "Tags")?;
-                q.lock().tags.extend(tags);
-                Ok(reply(&json!({})))
+            Operation::TagQueue => queues::tag_queue(self, c),
+            Operation::UntagQueue => queues::untag_queue(self, c),
+            Operation::ListQueueTags => queues::list_queue_tags(self, c),
+            Operation::SendMessage => messages::send_message(self, c),
+            Operation::SendMessageBatch => messages::send_message_batch(self, c),
+            Operation::ReceiveMessage => messages::receive_message(self, c).await,
+            Operation::DeleteMessage => messages::delete_message(self, c),
+            Operation::DeleteMessageBatch => messages::delete_message_batch(self, c),
+            Operation::ChangeMessageVisibility => messages::change_message_visibility(self, c),
+            Operation::ChangeMessageVisibilityBatch => {
+                messages::change_message_visibility_batch(self, c)
             }
-            Operation::UntagQueue => {
-                let req: UntagQueueRequest = parse_json(body)?;
-                let q = self.queue(req.queue_url)?;
-                let keys = required(req.tag_keys, "TagKeys")?;
-                let mut st = q.lock();
-                for k in keys {
-                    st.tags.remove(&k);
-                }
-                Ok(reply(&json!({})))
-            }
-            Operation::ListQueueTags => {
-                let req: QueueUrlRequest = parse_json(body)?;
-                let q = self.queue(req.queue_url)?;
-                let tags = q.lock().tags.clone();
-                Ok(reply(&if tags.is_empty() {
-                    json!({})
-                } else {
-                    json!({ "Tags": tags })
-                }))
-            }
-        }
-    }
-
-    /// Receives with long polling: returns as soon as a message is there, when `wait` runs out,
-    /// or when the server closes.
-    async fn receive(
-        &self,
-        q: &Arc<Queue>,
-        opts: &ReceiveOptions,
-        wait: Duration,
-        closing: &Closing,
-    ) -> Vec<ReceivedMessage> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let notified = q.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let now = Instant::now();
-            let redrive = q.lock().config.redrive.clone();
-            let dlq = redrive
-                .as_ref()
-                .and_then(|r| self.queue_by_name(&r.target_name));
-            let (messages, moved) = q.receive(opts, dlq.is_some(), now);
-            if let Some(dlq) = dlq.filter(|_| !moved.is_empty()) {
-                tracing::debug!(queue = %q.name, dlq = %dlq.name, count = moved.len(), "moved to dead-letter queue");
-                dlq.accept_moved(moved, &q.arn, now);
-            }
-            if !messages.is_empty() || now >= deadline || closing.0.is_cancelled() {
-                return messages;
-            }
-            // Deleted queue: stop waiting.
-            if self
-                .queue_by_name(&q.name)
-                .is_none_or(|current| !Arc::ptr_eq(&current, q))
-            {
-                return messages;
-            }
-            let wake = q.next_due(now).map_or(deadline, |due| due.min(deadline));
-            tokio::select! {
-                _ = &mut notified => {}
-                _ = tokio::time::sleep_until(wake.into()) => {}
-                _ = closing.0.cancelled() => {}
-            }
+            Operation::StartMessageMoveTask => move_tasks::start_message_move_task(self, c),
+            Operation::ListMessageMoveTasks => move_tasks::list_message_move_tasks(self, c),
+            Operation::CancelMessageMoveTask => move_tasks::cancel_message_move_task(self, c),
         }
     }
 }
@@ -612,87 +402,3 @@ fn paginate(
     }
     Ok(Value::Object(out))
 }
-
-fn queue_attributes(
-    q: &Queue,
-    names: &[String],
-    now: Instant,
-) -> ApiResult<BTreeMap<String, String>> {
-    let counts = q.counts(now);
-    let st = q.lock();
-    let c = &st.config;
-    let mut all: BTreeMap<String, String> = BTreeMap::new();
-    let mut put = |k: &str, v: String| {
-        all.insert(k.to_owned(), v);
-    };
-    put("ApproximateNumberOfMessages", counts.visible.to_string());
-    put(
-        "ApproximateNumberOfMessagesNotVisible",
-        counts.in_flight.to_string(),
-    );
-    put(
-        "ApproximateNumberOfMessagesDelayed",
-        counts.delayed.to_string(),
-    );
-    put("CreatedTimestamp", q.created_secs.to_string());
-    put("LastModifiedTimestamp", st.last_modified_secs.to_string());
-    put("DelaySeconds", c.delay_seconds.to_string());
-    put("MaximumMessageSize", c.maximum_message_size.to_string());
-    put(
-        "MessageRetentionPeriod",
-        c.message_retention_period.to_string(),
-    );
-    put("QueueArn", q.arn.clone());
-    put(
-        "ReceiveMessageWaitTimeSeconds",
-        c.receive_wait_time_seconds.to_string(),
-    );
-    put("VisibilityTimeout", c.visibility_timeout.to_string());
-    put("SqsManagedSseEnabled", "false".to_owned());
-    if let Some(r) = &c.redrive {
-        put(
-            "RedrivePolicy",
-            json!({ "deadLetterTargetArn": r.target_arn, "maxReceiveCount": r.max_receive_count })
-                .to_string(),
-        );
-    }
-    if q.fifo {
-        put("FifoQueue", "true".to_owned());
-        put(
-            "ContentBasedDeduplication",
-            c.content_based_deduplication.to_string(),
-        );
-        put("DeduplicationScope", "queue".to_owned());
-        put("FifoThroughputLimit", "perQueue".to_owned());
-    }
-    for (k, v) in &c.stored {
-        put(k, v.clone());
-    }
-    if names.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    if names.iter().any(|n| n == "All") {
-        return Ok(all);
-    }
-    let mut out = BTreeMap::new();
-    for n in names {
-        if let Some(v) = all.get(n) {
-            out.insert(n.clone(), v.clone());
-        } else if !KNOWN_QUEUE_ATTRIBUTES.contains(&n.as_str()) {
-            return Err(ApiError::invalid_attribute_name(n));
-        }
-    }
-    Ok(out)
-}
-
-const KNOWN_QUEUE_ATTRIBUTES: &[&str] = &[
-    "Policy",
-    "RedrivePolicy",
-    "RedriveAllowPolicy",
-    "KmsMasterKeyId",
-    "KmsDataKeyReusePeriodSeconds",
-    "ContentBasedDeduplication",
-    "DeduplicationScope",
-    "FifoThroughputLimit",
-    "FifoQueue",
-];

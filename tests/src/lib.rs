@@ -278,3 +278,44 @@ macro_rules! conformance {
         }
     };
 }
+
+/// How long to let a request reach the reference endpoint, which cannot tell when it has.
+const REFERENCE_SETTLE: Duration = Duration::from_millis(300);
+
+impl Endpoint {
+    /// ReceiveMessage calls the endpoint has begun so far: sqs-local counts them; 0 for the
+    /// reference endpoint, which does not.
+    pub fn receive_calls(&self) -> u64 {
+        self.server
+            .as_ref()
+            .map_or(0, |s| s.stats().calls(sqs_local::Operation::ReceiveMessage))
+    }
+
+    /// Waits until the endpoint has begun more than `before` ReceiveMessage calls (from
+    /// [`Endpoint::receive_calls`]), so that a long poll started in another task is waiting.
+    /// sqs-local counts a call before its poll waits, on the test's own thread; the reference
+    /// endpoint cannot tell, so there a few hundred milliseconds are given instead.
+    pub async fn until_receive_started(&self, before: u64) {
+        if self.server.is_none() {
+            tokio::time::sleep(REFERENCE_SETTLE).await;
+            return;
+        }
+        wait_for(
+            "a ReceiveMessage call to reach the server",
+            Duration::from_secs(5),
+            || async { (self.receive_calls() > before).then_some(()) },
+        )
+        .await;
+    }
+
+    /// Sends one message with a body and no attributes.
+    pub async fn send(&self, url: &str, body: &str) {
+        self.client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("send to {url}: {e:?}"));
+    }
+}

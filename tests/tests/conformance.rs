@@ -4,6 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use aws_sdk_sqs::error::ProvideErrorMetadata as _;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
     MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
@@ -1255,5 +1256,618 @@ conformance!(
             }
         }
         assert_eq!(seen.len(), n);
+    }
+);
+
+/// The ApproximateReceiveCount of a message received with every system attribute.
+fn receive_count(m: &Message) -> Option<String> {
+    sys(m, MessageSystemAttributeName::ApproximateReceiveCount)
+}
+
+/// Starts a long poll of `wait` seconds in a task, waits until it is waiting, then abandons it
+/// as a client that gives up does (a consumer shutting down, a request timeout): the request
+/// future is dropped and its connection closed.
+async fn abandon_a_long_poll(ep: &Endpoint, url: &str, wait: i32) {
+    let before = ep.receive_calls();
+    let poll = tokio::spawn({
+        let client = ep.client.clone();
+        let url = url.to_owned();
+        async move {
+            client
+                .receive_message()
+                .queue_url(url)
+                .wait_time_seconds(wait)
+                .send()
+                .await
+        }
+    });
+    ep.until_receive_started(before).await;
+    poll.abort();
+    assert!(
+        poll.await.is_err_and(|e| e.is_cancelled()),
+        "the poll was still waiting when abandoned"
+    );
+}
+
+conformance!(
+    an_abandoned_long_poll_takes_a_released_message,
+    |ep: Endpoint| async move {
+        let url = ep
+            .create_queue("stranded", &[("VisibilityTimeout", "2")])
+            .await;
+        ep.send(&url, "x").await;
+        let first = ep.receive(&url, 1, 1).await;
+        assert_eq!(first.len(), 1);
+        abandon_a_long_poll(&ep, &url, 3).await;
+        // The consumer releases the message for another to take. The server still holds the
+        // abandoned poll open, and it takes the message for a reader that is gone.
+        ep.client
+            .change_message_visibility()
+            .queue_url(&url)
+            .receipt_handle(first[0].receipt_handle().unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            ep.receive(&url, 10, 0).await.is_empty(),
+            "the abandoned poll took the released message"
+        );
+        assert_eq!(
+            count(&ep, &url, "ApproximateNumberOfMessagesNotVisible").await,
+            1
+        );
+        // Visible again after the queue's visibility timeout, with a receive spent on it.
+        let again = ep.receive_n(&url, 1, Duration::from_secs(10)).await;
+        assert_eq!(again.len(), 1, "redelivered after the visibility timeout");
+        assert_eq!(again[0].message_id(), first[0].message_id());
+        assert_eq!(receive_count(&again[0]).as_deref(), Some("3"));
+    }
+);
+
+conformance!(
+    an_abandoned_long_poll_takes_a_new_message,
+    |ep: Endpoint| async move {
+        let url = ep
+            .create_queue("stranded-new", &[("VisibilityTimeout", "2")])
+            .await;
+        abandon_a_long_poll(&ep, &url, 3).await;
+        ep.send(&url, "sent after the poll was abandoned").await;
+        assert!(
+            ep.receive(&url, 10, 0).await.is_empty(),
+            "the abandoned poll took the new message"
+        );
+        let again = ep.receive_n(&url, 1, Duration::from_secs(10)).await;
+        assert_eq!(again.len(), 1, "redelivered after the visibility timeout");
+        assert_eq!(again[0].body(), Some("sent after the poll was abandoned"));
+        assert_eq!(receive_count(&again[0]).as_deref(), Some("2"));
+    }
+);
+
+/// Starts a ReceiveMessage of one message waiting up to 10 s, and returns once it waits.
+async fn waiting_receive(ep: &Endpoint, url: &str) -> tokio::task::JoinHandle<Vec<Message>> {
+    let before = ep.receive_calls();
+    let task = tokio::spawn({
+        let client = ep.client.clone();
+        let url = url.to_owned();
+        async move {
+            client
+                .receive_message()
+                .queue_url(url)
+                .wait_time_seconds(10)
+                .send()
+                .await
+                .expect("the waiting receive")
+                .messages
+                .unwrap_or_default()
+        }
+    });
+    ep.until_receive_started(before).await;
+    task
+}
+
+conformance!(
+    fifo_delete_wakes_a_waiting_receive,
+    |ep: Endpoint| async move {
+        // The visibility timeout (30 s) outlasts the wait (10 s): a receive that is not woken
+        // when the group unlocks returns empty.
+        let url = ep
+            .create_queue("wake.fifo", &[("VisibilityTimeout", "30")])
+            .await;
+        for i in 0..3 {
+            ep.client
+                .send_message()
+                .queue_url(&url)
+                .message_body(format!("m{i}"))
+                .message_group_id("g")
+                .message_deduplication_id(format!("d{i}"))
+                .send()
+                .await
+                .unwrap();
+        }
+        let first = ep.receive(&url, 1, 0).await;
+        assert_eq!(first[0].body(), Some("m0"));
+        let waiting = waiting_receive(&ep, &url).await;
+        ep.delete(&url, &first[0]).await;
+        let second = waiting.await.unwrap();
+        let bodies: Vec<_> = second.iter().filter_map(Message::body).collect();
+        assert_eq!(bodies, ["m1"], "the delete unlocked the group");
+
+        let waiting = waiting_receive(&ep, &url).await;
+        let batch = ep
+            .client
+            .delete_message_batch()
+            .queue_url(&url)
+            .entries(
+                DeleteMessageBatchRequestEntry::builder()
+                    .id("m1")
+                    .receipt_handle(second[0].receipt_handle().unwrap())
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(batch.failed().is_empty());
+        let third = waiting.await.unwrap();
+        let bodies: Vec<_> = third.iter().filter_map(Message::body).collect();
+        assert_eq!(bodies, ["m2"], "the batch delete unlocked the group");
+    }
+);
+
+conformance!(
+    fifo_shorter_visibility_wakes_a_waiting_receive,
+    |ep: Endpoint| async move {
+        let url = ep
+            .create_queue("shorten.fifo", &[("VisibilityTimeout", "30")])
+            .await;
+        ep.client
+            .send_message()
+            .queue_url(&url)
+            .message_body("m0")
+            .message_group_id("g")
+            .message_deduplication_id("d0")
+            .send()
+            .await
+            .unwrap();
+        let first = ep.receive(&url, 1, 0).await;
+        let waiting = waiting_receive(&ep, &url).await;
+        // Shortened from 30 s to 1 s: the waiting receive must look again at the new deadline.
+        ep.client
+            .change_message_visibility()
+            .queue_url(&url)
+            .receipt_handle(first[0].receipt_handle().unwrap())
+            .visibility_timeout(1)
+            .send()
+            .await
+            .unwrap();
+        let again = waiting.await.unwrap();
+        assert_eq!(again.len(), 1, "received within the 10 s wait");
+        assert_eq!(again[0].message_id(), first[0].message_id());
+    }
+);
+
+/// A receipt handle with one character changed, keeping it the same length and alphabet.
+fn altered(handle: &str) -> String {
+    let mut bytes = handle.as_bytes().to_vec();
+    let i = bytes.len() / 2;
+    bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+    String::from_utf8(bytes).expect("receipt handles are ASCII")
+}
+
+conformance!(
+    a_forged_receipt_handle_is_refused,
+    |ep: Endpoint| async move {
+        let url = ep.create_queue("forged", &[]).await;
+        ep.send(&url, "x").await;
+        let got = ep.receive(&url, 1, 1).await;
+        let forged = altered(got[0].receipt_handle().unwrap());
+        let err = ep
+            .client
+            .delete_message()
+            .queue_url(&url)
+            .receipt_handle(&forged)
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.into_service_error().is_receipt_handle_is_invalid());
+        assert_eq!(
+            count(&ep, &url, "ApproximateNumberOfMessagesNotVisible").await,
+            1,
+            "the message is still in flight"
+        );
+    }
+);
+
+conformance!(
+    number_attributes_must_be_numbers,
+    skip_reference = "LocalStack 4.9 accepts Number attributes whose value is NaN, inf or not a number at all; AWS refuses them with InvalidParameterValue",
+    |ep: Endpoint| async move {
+        let url = ep.create_queue("numbers", &[]).await;
+        for bad in ["NaN", "inf", "-inf", "Infinity", "1e", "0x1F"] {
+            let err = ep
+                .client
+                .send_message()
+                .queue_url(&url)
+                .message_body("x")
+                .message_attributes(
+                    "n",
+                    MessageAttributeValue::builder()
+                        .data_type("Number")
+                        .string_value(bad)
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .expect_err(bad);
+            assert_eq!(err.code(), Some("InvalidParameterValue"), "{bad}");
+        }
+        assert!(ep.receive(&url, 10, 0).await.is_empty(), "nothing was sent");
+    }
+);
+
+conformance!(
+    a_queue_has_at_most_50_tags,
+    skip_reference = "LocalStack 4.9 accepts any number of tags on a queue; AWS's quota is 50 per queue, over which TagQueue and CreateQueue answer InvalidParameterValue",
+    |ep: Endpoint| async move {
+        let url = ep.create_queue("tagged", &[]).await;
+        let mut req = ep.client.tag_queue().queue_url(&url);
+        for i in 0..50 {
+            req = req.tags(format!("k{i}"), "v");
+        }
+        req.send().await.expect("50 tags are allowed");
+        let err = ep
+            .client
+            .tag_queue()
+            .queue_url(&url)
+            .tags("one-more", "v")
+            .send()
+            .await
+            .expect_err("a 51st tag");
+        assert_eq!(err.code(), Some("InvalidParameterValue"));
+        // Replacing an existing tag's value adds none.
+        ep.client
+            .tag_queue()
+            .queue_url(&url)
+            .tags("k0", "w")
+            .send()
+            .await
+            .expect("an existing key is replaced");
+
+        let mut create = ep.client.create_queue().queue_name(ep.name("overtagged"));
+        for i in 0..51 {
+            create = create.tags(format!("k{i}"), "v");
+        }
+        let err = create.send().await.expect_err("51 tags at creation");
+        assert_eq!(err.code(), Some("InvalidParameterValue"));
+    }
+);
+
+/// A dead-letter queue and its source (maxReceiveCount 1): `(dlq url, dlq arn, source url)`.
+async fn dead_letter_pair(ep: &Endpoint, stem: &str) -> (String, String, String) {
+    let dlq = ep.create_queue(&format!("{stem}-dlq"), &[]).await;
+    let dlq_arn = ep.arn(&dlq).await;
+    let policy = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"1"}}"#);
+    let src = ep
+        .create_queue(&format!("{stem}-src"), &[("RedrivePolicy", &policy)])
+        .await;
+    (dlq, dlq_arn, src)
+}
+
+/// The newest move tasks of a source queue, up to `max`.
+async fn move_tasks(
+    ep: &Endpoint,
+    source_arn: &str,
+    max: Option<i32>,
+) -> Vec<aws_sdk_sqs::types::ListMessageMoveTasksResultEntry> {
+    ep.client
+        .list_message_move_tasks()
+        .source_arn(source_arn)
+        .set_max_results(max)
+        .send()
+        .await
+        .expect("ListMessageMoveTasks")
+        .results
+        .unwrap_or_default()
+}
+
+/// Waits until the newest move task of `source_arn` has `status`.
+async fn until_task_status(ep: &Endpoint, source_arn: &str, status: &str) {
+    wait_for(
+        &format!("the move task to be {status}"),
+        Duration::from_secs(15),
+        || async {
+            let tasks = move_tasks(ep, source_arn, None).await;
+            (tasks.first().and_then(|t| t.status()) == Some(status)).then_some(())
+        },
+    )
+    .await;
+}
+
+conformance!(
+    message_move_task_redrives_to_the_source,
+    |ep: Endpoint| async move {
+        let (dlq, dlq_arn, src) = dead_letter_pair(&ep, "redrive").await;
+        let attribute = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value("kept")
+            .build()
+            .unwrap();
+        let sent = ep
+            .client
+            .send_message()
+            .queue_url(&src)
+            .message_body("poison")
+            .message_attributes("a", attribute.clone())
+            .send()
+            .await
+            .unwrap();
+        let got = ep
+            .client
+            .receive_message()
+            .queue_url(&src)
+            .visibility_timeout(0)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.messages().len(), 1);
+        // The second receive finds it over maxReceiveCount and moves it to the DLQ.
+        assert!(ep.receive(&src, 10, 1).await.is_empty());
+        wait_for(
+            "the message in the DLQ",
+            Duration::from_secs(10),
+            || async { (count(&ep, &dlq, "ApproximateNumberOfMessages").await == 1).then_some(()) },
+        )
+        .await;
+
+        let started = ep
+            .client
+            .start_message_move_task()
+            .source_arn(&dlq_arn)
+            .send()
+            .await
+            .expect("StartMessageMoveTask on a DLQ");
+        assert!(started.task_handle().is_some_and(|h| !h.is_empty()));
+
+        // No DestinationArn: back to the queue it was dead-lettered from, intact.
+        let back = ep.receive_n(&src, 1, Duration::from_secs(10)).await;
+        assert_eq!(back.len(), 1, "redriven to the source queue");
+        let m = &back[0];
+        assert_eq!(m.body(), Some("poison"));
+        assert_eq!(m.message_attributes().unwrap()["a"], attribute);
+        assert_eq!(
+            m.md5_of_message_attributes(),
+            sent.md5_of_message_attributes()
+        );
+
+        until_task_status(&ep, &dlq_arn, "COMPLETED").await;
+        let tasks = move_tasks(&ep, &dlq_arn, None).await;
+        assert_eq!(tasks.len(), 1);
+        let t = &tasks[0];
+        assert_eq!(t.source_arn(), Some(dlq_arn.as_str()));
+        assert_eq!(t.approximate_number_of_messages_moved(), 1);
+        assert_eq!(t.approximate_number_of_messages_to_move(), Some(1));
+        assert!(
+            t.task_handle().is_none(),
+            "only a running task has a handle"
+        );
+        assert!(t.started_timestamp() > 0);
+        assert_eq!(count(&ep, &dlq, "ApproximateNumberOfMessages").await, 0);
+    }
+);
+
+conformance!(
+    message_move_task_cancel_and_list,
+    |ep: Endpoint| async move {
+        let (dlq, dlq_arn, _src) = dead_letter_pair(&ep, "cancel").await;
+        let other = ep.create_queue("cancel-other", &[]).await;
+        let other_arn = ep.arn(&other).await;
+        for i in 0..20 {
+            ep.send(&dlq, &format!("m{i}")).await;
+        }
+        let start = || {
+            ep.client
+                .start_message_move_task()
+                .source_arn(&dlq_arn)
+                .destination_arn(&other_arn)
+                .max_number_of_messages_per_second(1)
+                .send()
+        };
+        let handle = start().await.unwrap().task_handle.unwrap();
+        let err = start()
+            .await
+            .expect_err("a second active task on one source");
+        assert_eq!(err.code(), Some("InvalidParameterValue"));
+
+        let running = move_tasks(&ep, &dlq_arn, None).await;
+        assert_eq!(running[0].status(), Some("RUNNING"));
+        assert_eq!(running[0].task_handle(), Some(handle.as_str()));
+        assert_eq!(running[0].destination_arn(), Some(other_arn.as_str()));
+        assert_eq!(running[0].max_number_of_messages_per_second(), Some(1));
+        assert_eq!(
+            running[0].approximate_number_of_messages_to_move(),
+            Some(20)
+        );
+
+        let cancelled = ep
+            .client
+            .cancel_message_move_task()
+            .task_handle(&handle)
+            .send()
+            .await
+            .expect("CancelMessageMoveTask");
+        assert!(cancelled.approximate_number_of_messages_moved() < 20);
+        until_task_status(&ep, &dlq_arn, "CANCELLED").await;
+        let moved = move_tasks(&ep, &dlq_arn, None).await[0].approximate_number_of_messages_moved();
+        assert_eq!(
+            count(&ep, &other, "ApproximateNumberOfMessages").await,
+            moved as u64,
+            "the destination has what the task says it moved"
+        );
+
+        // A new task may start once the last is cancelled; the list is newest first.
+        ep.client
+            .start_message_move_task()
+            .source_arn(&dlq_arn)
+            .destination_arn(&other_arn)
+            .send()
+            .await
+            .expect("a task after the cancelled one");
+        until_task_status(&ep, &dlq_arn, "COMPLETED").await;
+        let tasks = move_tasks(&ep, &dlq_arn, Some(10)).await;
+        let statuses: Vec<_> = tasks.iter().filter_map(|t| t.status()).collect();
+        assert_eq!(statuses, ["COMPLETED", "CANCELLED"]);
+        assert_eq!(count(&ep, &other, "ApproximateNumberOfMessages").await, 20);
+        assert_eq!(
+            move_tasks(&ep, &dlq_arn, None).await.len(),
+            1,
+            "MaxResults defaults to 1"
+        );
+    }
+);
+
+conformance!(
+    message_move_task_needs_a_dead_letter_queue,
+    |ep: Endpoint| async move {
+        let (_dlq, _dlq_arn, src) = dead_letter_pair(&ep, "notdlq").await;
+        let src_arn = ep.arn(&src).await;
+        let err = ep
+            .client
+            .start_message_move_task()
+            .source_arn(&src_arn)
+            .send()
+            .await
+            .expect_err("the source is not a DLQ");
+        assert_eq!(err.code(), Some("InvalidParameterValue"));
+        let missing = src_arn.replace("notdlq-src", "no-such-queue");
+        let err = ep
+            .client
+            .start_message_move_task()
+            .source_arn(&missing)
+            .send()
+            .await
+            .expect_err("no such queue");
+        assert!(err.into_service_error().is_resource_not_found_exception());
+        let err = ep
+            .client
+            .list_message_move_tasks()
+            .source_arn(&missing)
+            .send()
+            .await
+            .expect_err("no such queue");
+        assert!(err.into_service_error().is_resource_not_found_exception());
+    }
+);
+
+conformance!(
+    message_move_task_rate_and_handle_are_checked,
+    skip_reference = "LocalStack 4.9 takes any MaxNumberOfMessagesPerSecond (AWS: 1 to 500)",
+    |ep: Endpoint| async move {
+        let (_dlq, dlq_arn, _src) = dead_letter_pair(&ep, "rate").await;
+        for bad in [0, 501] {
+            let err = ep
+                .client
+                .start_message_move_task()
+                .source_arn(&dlq_arn)
+                .max_number_of_messages_per_second(bad)
+                .send()
+                .await
+                .expect_err("out of 1..=500");
+            assert_eq!(err.code(), Some("InvalidParameterValue"), "{bad}");
+        }
+        let err = ep
+            .client
+            .cancel_message_move_task()
+            .task_handle("not-a-handle")
+            .send()
+            .await
+            .expect_err("a made-up handle");
+        assert_eq!(err.code(), Some("InvalidParameterValue"));
+        assert!(move_tasks(&ep, &dlq_arn, Some(10)).await.is_empty());
+    }
+);
+
+conformance!(
+    a_redriven_message_is_a_new_message,
+    skip_reference = "LocalStack 4.9 redrives a message with its old MessageId, receive count and DeadLetterQueueSourceArn; AWS documents that a redriven message is a new message, with a new MessageId and enqueue time",
+    |ep: Endpoint| async move {
+        let (dlq, dlq_arn, src) = dead_letter_pair(&ep, "renewed").await;
+        ep.send(&src, "again").await;
+        let first = ep.receive(&src, 1, 1).await;
+        ep.client
+            .change_message_visibility()
+            .queue_url(&src)
+            .receipt_handle(first[0].receipt_handle().unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+        assert!(ep.receive(&src, 10, 0).await.is_empty(), "moved to the DLQ");
+        assert_eq!(count(&ep, &dlq, "ApproximateNumberOfMessages").await, 1);
+        ep.client
+            .start_message_move_task()
+            .source_arn(&dlq_arn)
+            .send()
+            .await
+            .unwrap();
+        let back = ep.receive_n(&src, 1, Duration::from_secs(10)).await;
+        assert_eq!(back[0].body(), Some("again"));
+        assert_ne!(
+            back[0].message_id(),
+            first[0].message_id(),
+            "a new MessageId"
+        );
+        assert_eq!(
+            receive_count(&back[0]).as_deref(),
+            Some("1"),
+            "never received"
+        );
+        assert!(
+            sys(
+                &back[0],
+                MessageSystemAttributeName::DeadLetterQueueSourceArn
+            )
+            .is_none(),
+            "no longer a dead letter"
+        );
+        let sent_first = sys(&first[0], MessageSystemAttributeName::SentTimestamp).unwrap();
+        let sent_back = sys(&back[0], MessageSystemAttributeName::SentTimestamp).unwrap();
+        assert!(
+            sent_back.parse::<u64>().unwrap() >= sent_first.parse::<u64>().unwrap(),
+            "a new enqueue time"
+        );
+    }
+);
+
+conformance!(
+    queue_urls_ignore_the_host_header,
+    |ep: Endpoint| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A client cannot point the queue URLs the server hands out at a host of its choosing.
+        let endpoint = ep
+            .sdk_config
+            .endpoint_url()
+            .expect("an endpoint URL")
+            .to_owned();
+        let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+        let body = format!(r#"{{"QueueName":"{}"}}"#, ep.name("hosted"));
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: attacker.example:80\r\nX-Amz-Target: AmazonSQS.CreateQueue\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut text = String::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut text))
+            .await
+            .expect("a response within 10 s")
+            .unwrap();
+        let json = text.split("\r\n\r\n").nth(1).expect("a body");
+        let value: serde_json::Value = serde_json::from_str(json).expect("JSON");
+        let url = value["QueueUrl"].as_str().expect("a QueueUrl");
+        assert!(url.starts_with(&endpoint), "{url} starts with {endpoint}");
+        assert!(url.ends_with(&format!("/{}", ep.name("hosted"))), "{url}");
     }
 );

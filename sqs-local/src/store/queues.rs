@@ -1,0 +1,230 @@
+//! The operations on queues themselves: create, find, list, delete, attributes, tags, purge.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{Call, SqsState, paginate, parse_json, reply};
+use crate::error::{ApiError, ApiResult};
+use crate::protocol::*;
+use crate::queue::{self, Queue};
+
+/// AWS's limit of tags on one queue.
+pub(super) const MAX_TAGS: usize = 50;
+
+/// Refuses a tag set over AWS's limit.
+pub(super) fn check_tag_count(queue: &str, count: usize) -> ApiResult<()> {
+    if count > MAX_TAGS {
+        return Err(ApiError::invalid_parameter(format!(
+            "Too many tags added for queue {queue}: a queue has at most {MAX_TAGS} tags."
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn create_queue(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
+    let req: CreateQueueRequest = parse_json(c.body)?;
+    let name = required(req.queue_name, "QueueName")?;
+    s.create(&name, &req.attributes, req.tags)?;
+    Ok(reply(&json!({ "QueueUrl": SqsState::url(c.base, &name) })))
+}
+
+pub(super) fn get_queue_url(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
+    let req: QueueNameRequest = parse_json(c.body)?;
+    let name = required(req.queue_name, "QueueName")?;
+    let q = s
+        .queue_by_name(&name)
+        .ok_or_else(ApiError::queue_does_not_exist)?;
+    Ok(reply(
+        &json!({ "QueueUrl": SqsState::url(c.base, &q.name) }),
+    ))
+}
+
+pub(super) fn list_queues(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
+    let req: ListQueuesRequest = parse_json(c.body)?;
+    let prefix = req.queue_name_prefix.unwrap_or_default();
+    let names: Vec<String> = s
+        .queue_names()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    Ok(reply(&paginate(
+        names,
+        req.next_token,
+        req.max_results,
+        "QueueUrls",
+        |n| SqsState::url(c.base, n),
+    )?))
+}
+
+pub(super) fn delete_queue(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
+    let req: QueueUrlRequest = parse_json(c.body)?;
+    let q = s.queue(req.queue_url)?;
+    s.write().remove(&q.name);
+    q.notify.notify_waiters();
+    Ok(reply(&json!({})))
+}
+
+pub(super) fn get_queue_attributes(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
+    let req: GetQueueAttributesRequest = parse_json(c.body)?;
+    let q = s.queue(req.queue_url)?;
+    Ok(reply(
+        &json!({ "Attributes": queue_attributes(&q, &req.attribute_names, c.now)? }),
+    ))
+}
+
+pub(super) fn set_queue_attributes(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
+    let req: SetQueueAttributesRequest = parse_json(c.body)?;
+    let q = s.queue(req.queue_url)?;
+    let attrs = required(req.attributes, "Attributes")?;
+    let mut config = q.lock().config.clone();
+    config.apply(q.fifo, &attrs)?;
+    s.check_redrive_target(q.fifo, &config)?;
+    let mut st = q.lock();
+    st.config = config;
+    st.last_modified_secs = queue::epoch_millis() / 1000;
+    Ok(reply(&json!({})))
+}
+
+pub(super) fn purge_queue(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
+    let req: QueueUrlRequest = parse_json(c.body)?;
+    s.queue(req.queue_url)?.purge();
+    Ok(reply(&json!({})))
+}
+
+pub(super) fn list_dead_letter_source_queues(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
+    let req: QueueUrlRequest = parse_json(c.body)?;
+    let target = s.queue(req.queue_url)?;
+    let names = s.dead_letter_sources(&target.name);
+    Ok(reply(&paginate(
+        names,
+        req.next_token,
+        req.max_results,
+        "queueUrls",
+        |n| SqsState::url(c.base, n),
+    )?))
+}
+
+pub(super) fn tag_queue(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
+    let req: TagQueueRequest = parse_json(c.body)?;
+    let q = s.queue(req.queue_url)?;
+    let tags = required(req.tags, "Tags")?;
+    let mut st = q.lock();
+    let added = tags.keys().filter(|k| !st.tags.contains_key(*k)).count();
+    check_tag_count(&q.name, st.tags.len() + added)?;
+    st.tags.extend(tags);
+    Ok(reply(&json!({})))
+}
+
+pub(super) fn untag_queue(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
+    let req: UntagQueueRequest = parse_json(c.body)?;
+    let q = s.queue(req.queue_url)?;
+    let keys = required(req.tag_keys, "TagKeys")?;
+    let mut st = q.lock();
+    for k in keys {
+        st.tags.remove(&k);
+    }
+    Ok(reply(&json!({})))
+}
+
+pub(super) fn list_queue_tags(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
+    let req: QueueUrlRequest = parse_json(c.body)?;
+    let q = s.queue(req.queue_url)?;
+    let tags = q.lock().tags.clone();
+    Ok(reply(&if tags.is_empty() {
+        json!({})
+    } else {
+        json!({ "Tags": tags })
+    }))
+}
+
+fn queue_attributes(
+    q: &Arc<Queue>,
+    names: &[String],
+    now: Instant,
+) -> ApiResult<BTreeMap<String, String>> {
+    if names.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let all = all_attributes(q, now);
+    if names.iter().any(|n| n == "All") {
+        return Ok(all);
+    }
+    let mut out = BTreeMap::new();
+    for n in names {
+        if let Some(v) = all.get(n) {
+            out.insert(n.clone(), v.clone());
+        } else if !KNOWN_QUEUE_ATTRIBUTES.contains(&n.as_str()) {
+            return Err(ApiError::invalid_attribute_name(n));
+        }
+    }
+    Ok(out)
+}
+
+fn all_attributes(q: &Queue, now: Instant) -> BTreeMap<String, String> {
+    let counts = q.counts(now);
+    let st = q.lock();
+    let c = &st.config;
+    let mut all: BTreeMap<String, String> = BTreeMap::new();
+    let mut put = |k: &str, v: String| {
+        all.insert(k.to_owned(), v);
+    };
+    put("ApproximateNumberOfMessages", counts.visible.to_string());
+    put(
+        "ApproximateNumberOfMessagesNotVisible",
+        counts.in_flight.to_string(),
+    );
+    put(
+        "ApproximateNumberOfMessagesDelayed",
+        counts.delayed.to_string(),
+    );
+    put("CreatedTimestamp", q.created_secs.to_string());
+    put("LastModifiedTimestamp", st.last_modified_secs.to_string());
+    put("DelaySeconds", c.delay_seconds.to_string());
+    put("MaximumMessageSize", c.maximum_message_size.to_string());
+    put(
+        "MessageRetentionPeriod",
+        c.message_retention_period.to_string(),
+    );
+    put("QueueArn", q.arn.clone());
+    put(
+        "ReceiveMessageWaitTimeSeconds",
+        c.receive_wait_time_seconds.to_string(),
+    );
+    put("VisibilityTimeout", c.visibility_timeout.to_string());
+    put("SqsManagedSseEnabled", "false".to_owned());
+    if let Some(r) = &c.redrive {
+        put(
+            "RedrivePolicy",
+            json!({ "deadLetterTargetArn": r.target_arn, "maxReceiveCount": r.max_receive_count })
+                .to_string(),
+        );
+    }
+    if q.fifo {
+        put("FifoQueue", "true".to_owned());
+        put(
+            "ContentBasedDeduplication",
+            c.content_based_deduplication.to_string(),
+        );
+        put("DeduplicationScope", "queue".to_owned());
+        put("FifoThroughputLimit", "perQueue".to_owned());
+    }
+    for (k, v) in &c.stored {
+        put(k, v.clone());
+    }
+    all
+}
+
+const KNOWN_QUEUE_ATTRIBUTES: &[&str] = &[
+    "Policy",
+    "RedrivePolicy",
+    "RedriveAllowPolicy",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+    "FifoQueue",
+];
