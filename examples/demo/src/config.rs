@@ -30,6 +30,18 @@ pub struct Config {
     pub job_timeout: Duration,
     /// `WORKER_CONCURRENCY` (default 16).
     pub concurrency: usize,
+    /// `RETRY_DELAY_MS`: how long a failed attempt waits before the next one, doubling with
+    /// each attempt (at most 15 minutes). Unset: the message stays invisible for the queue's
+    /// visibility timeout (30 s by default).
+    pub retry_delay: Option<Duration>,
+    /// `BREAKER_OPEN_MS`: how long the worker's circuit breaker stays open before probing
+    /// (default 30000; doubled after each failed probe, at most 5 minutes). It opens when at
+    /// least half of the last minute's jobs (10 or more) failed: a Redis outage then costs no
+    /// receive counts and sends nothing to the dead-letter queue.
+    pub breaker_open_for: Duration,
+    /// `SQS_WAIT_TIME_SECS`: the worker's long-poll wait, 1 to 20 (default 20). Shutdown lets
+    /// a poll in flight finish, so this bounds how long a stopping worker waits for it.
+    pub wait_time: Duration,
 }
 
 /// A variable that is set but cannot be read as the type it needs.
@@ -92,6 +104,20 @@ impl Config {
                 "a number of milliseconds",
             )?),
             concurrency: parse("WORKER_CONCURRENCY", 16, "a whole number")?,
+            breaker_open_for: Duration::from_millis(parse(
+                "BREAKER_OPEN_MS",
+                30_000,
+                "a number of milliseconds",
+            )?),
+            wait_time: Duration::from_secs(parse("SQS_WAIT_TIME_SECS", 20, "a number of seconds")?),
+            retry_delay: match var("RETRY_DELAY_MS") {
+                None => None,
+                Some(_) => Some(Duration::from_millis(parse(
+                    "RETRY_DELAY_MS",
+                    0,
+                    "a number of milliseconds",
+                )?)),
+            },
         })
     }
 }

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use sqs_handler::{Producer, QueueOptions, SqsConsumer};
+use sqs_handler::{CircuitBreaker, Producer, QueueOptions, RetryPolicy, SqsConsumer};
 use tokio::task::JoinHandle;
 
 pub use api::{ApiDoc, ApiState, app};
@@ -120,13 +120,118 @@ impl Demo {
     }
 }
 
-/// Creates the dead-letter queue and the jobs queue (redrive after 3 receives) if missing.
-async fn ensure_queues(client: &aws_sdk_sqs::Client, queue: &str) -> Result<String, DemoError> {
+/// The queues the demo uses, as found or created at start.
+#[derive(Debug, Clone)]
+pub struct Queues {
+    /// The jobs queue's name.
+    pub queue: String,
+    /// Its URL.
+    pub queue_url: String,
+    /// Its ARN.
+    pub queue_arn: String,
+    /// The dead-letter queue's name (`<queue>-dlq`).
+    pub dlq: String,
+    /// Its URL.
+    pub dlq_url: String,
+    /// Its ARN.
+    pub dlq_arn: String,
+    /// The jobs queue's `maxReceiveCount`, when it has a RedrivePolicy.
+    pub max_receive_count: Option<u32>,
+}
+
+/// How many receives the demo's RedrivePolicy allows before SQS dead-letters a message.
+pub const MAX_RECEIVE_COUNT: u32 = 3;
+
+/// Connect timeout of every SQS call.
+const SQS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// One attempt of an API call to SQS (the SDK retries a failed attempt).
+const API_SQS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// An API call to SQS, retries included: the API answers 503 within this (plus a Redis
+/// round trip) when SQS does not answer.
+pub const API_SQS_TIMEOUT: Duration = Duration::from_secs(4);
+/// One attempt of a worker call: above the 20 s long poll.
+const WORKER_SQS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A worker call, retries included.
+const WORKER_SQS_TIMEOUT: Duration = Duration::from_secs(65);
+/// `GET /health`'s SQS check: one attempt, no retry.
+pub const HEALTH_SQS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An SQS client on `sdk` with these timeouts (and no retries when `retry` is false).
+fn sqs_client(
+    sdk: &aws_config::SdkConfig,
+    attempt: Duration,
+    operation: Duration,
+    retry: bool,
+) -> aws_sdk_sqs::Client {
+    let timeouts = aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(SQS_CONNECT_TIMEOUT)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation)
+        .build();
+    let mut conf = aws_sdk_sqs::config::Builder::from(sdk).timeout_config(timeouts);
+    if !retry {
+        conf = conf.retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled());
+    }
+    aws_sdk_sqs::Client::from_conf(conf.build())
+}
+
+/// The SQS clients of the demo's parts: a worker's calls must outlast the 20 s long poll, an
+/// API request must not wait that long.
+#[derive(Debug, Clone)]
+pub struct SqsClients {
+    /// The worker's, and queue setup's: attempts of 30 s, 65 s in all.
+    pub worker: aws_sdk_sqs::Client,
+    /// The API's producer and redrive: attempts of 2 s, 4 s in all.
+    pub api: aws_sdk_sqs::Client,
+    /// The health check's: one attempt of 2 s.
+    pub probe: aws_sdk_sqs::Client,
+}
+
+impl SqsClients {
+    /// The three clients on one SDK configuration.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            worker: sqs_client(sdk, WORKER_SQS_ATTEMPT_TIMEOUT, WORKER_SQS_TIMEOUT, true),
+            api: sqs_client(sdk, API_SQS_ATTEMPT_TIMEOUT, API_SQS_TIMEOUT, true),
+            probe: sqs_client(sdk, HEALTH_SQS_TIMEOUT, HEALTH_SQS_TIMEOUT, false),
+        }
+    }
+}
+
+/// `maxReceiveCount` of a RedrivePolicy (AWS writes it as a string, some emulators as a
+/// number).
+fn max_receive_count(policy: &str) -> Option<u32> {
+    let v: serde_json::Value = serde_json::from_str(policy).ok()?;
+    match &v["maxReceiveCount"] {
+        serde_json::Value::String(s) => s.parse().ok(),
+        n => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+    }
+}
+
+/// Creates the dead-letter queue and the jobs queue (redrive after [`MAX_RECEIVE_COUNT`]
+/// receives) if missing, and reads what the demo needs of them.
+async fn ensure_queues(client: &aws_sdk_sqs::Client, queue: &str) -> Result<Queues, DemoError> {
     fn fail(queue: &str, e: &(dyn std::error::Error + 'static)) -> DemoError {
         DemoError::Queue {
             queue: queue.to_owned(),
             message: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
         }
+    }
+    async fn attributes(
+        client: &aws_sdk_sqs::Client,
+        queue: &str,
+        url: &str,
+    ) -> Result<std::collections::HashMap<QueueAttributeName, String>, DemoError> {
+        Ok(client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| fail(queue, &e))?
+            .attributes
+            .unwrap_or_default())
     }
     let dlq = format!("{queue}-dlq");
     let dlq_url = client
@@ -137,34 +242,53 @@ async fn ensure_queues(client: &aws_sdk_sqs::Client, queue: &str) -> Result<Stri
         .map_err(|e| fail(&dlq, &e))?
         .queue_url
         .unwrap_or_default();
-    let arn = client
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| fail(&dlq, &e))?
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+    let dlq_arn = attributes(client, &dlq, &dlq_url)
+        .await?
+        .remove(&QueueAttributeName::QueueArn)
         .unwrap_or_default();
-    let policy = format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"3"}}"#);
+    let policy =
+        format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#);
     let created = client
         .create_queue()
         .queue_name(queue)
         .attributes(QueueAttributeName::RedrivePolicy, policy)
         .send()
         .await;
-    match created {
-        Ok(_) => {}
+    let queue_url = match created {
+        Ok(out) => out.queue_url.unwrap_or_default(),
         // It exists with other attributes: use it as it is.
         Err(e)
             if e.as_service_error()
-                .is_some_and(|s| s.is_queue_name_exists()) => {}
+                .is_some_and(|s| s.is_queue_name_exists()) =>
+        {
+            client
+                .get_queue_url()
+                .queue_name(queue)
+                .send()
+                .await
+                .map_err(|e| fail(queue, &e))?
+                .queue_url
+                .unwrap_or_default()
+        }
         Err(e) => {
             return Err(fail(queue, &e));
         }
-    }
-    Ok(dlq)
+    };
+    let mut attrs = attributes(client, queue, &queue_url).await?;
+    let max_receive_count = attrs
+        .get(&QueueAttributeName::RedrivePolicy)
+        .and_then(|p| max_receive_count(p));
+    Ok(Queues {
+        queue: queue.to_owned(),
+        queue_url,
+        queue_arn: attrs
+            .remove(&QueueAttributeName::QueueArn)
+            .unwrap_or_default(),
+        dlq,
+        dlq_url,
+        dlq_arn,
+        max_receive_count,
+    })
 }
 
 /// Starts the demo's parts for `role`, with the SQS configuration [`Config`] describes.
@@ -222,26 +346,40 @@ pub async fn start_with_sdk_config(
             JobStore::memory()
         }
     };
-    let client = aws_sdk_sqs::Client::new(&sdk_config);
-    let dlq = ensure_queues(&client, &config.queue).await?;
+    let clients = SqsClients::new(&sdk_config);
+    let queues = ensure_queues(&clients.worker, &config.queue).await?;
 
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     let mut status = None;
     if role.worker() {
-        let consumer = SqsConsumer::builder_with_client(client.clone())
+        let retry = match config.retry_delay {
+            None => RetryPolicy::LeaveUntilVisibilityTimeout,
+            Some(initial) => RetryPolicy::ExponentialBackoff {
+                initial,
+                max: Duration::from_secs(900),
+            },
+        };
+        let consumer = SqsConsumer::builder_with_client(clients.worker.clone())
             .only_queues([config.queue.clone()])
             .queue(
                 &config.queue,
                 QueueOptions::default()
                     .concurrency(config.concurrency)
                     .handler_timeout(config.job_timeout)
-                    .forward_non_retryable_to(&dlq),
+                    .wait_time(config.wait_time)
+                    .retry(retry)
+                    .forward_non_retryable_to(&queues.dlq)
+                    // A Redis outage fails every job: stop receiving instead of spending the
+                    // messages' receive counts until the dead-letter queue takes them.
+                    .circuit_breaker(CircuitBreaker::default().open_for(config.breaker_open_for)),
             )
             .state(Worker {
                 store: store.clone(),
                 job_duration: config.job_duration,
                 job_timeout: config.job_timeout,
+                dlq: queues.dlq.clone(),
+                max_receive_count: queues.max_receive_count,
             })
             .shutdown_timeout(config.job_duration + Duration::from_secs(5))
             .build()
@@ -258,8 +396,10 @@ pub async fn start_with_sdk_config(
     if role.api() {
         let state = ApiState {
             store,
-            producer: Producer::with_client(client),
-            queue: config.queue.clone(),
+            producer: Producer::with_client(clients.api.clone()),
+            sqs: clients,
+            queues,
+            sqs_endpoint: sqs_endpoint.clone(),
             consumer: status,
         };
         let listener =
@@ -291,4 +431,20 @@ pub async fn start_with_sdk_config(
         tasks,
         embedded,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_receive_count_reads_strings_and_numbers() {
+        assert_eq!(
+            max_receive_count(r#"{"deadLetterTargetArn":"a","maxReceiveCount":"3"}"#),
+            Some(3)
+        );
+        assert_eq!(max_receive_count(r#"{"maxReceiveCount":5}"#), Some(5));
+        assert_eq!(max_receive_count(r#"{"maxReceiveCount":"x"}"#), None);
+        assert_eq!(max_receive_count("not json"), None);
+    }
 }

@@ -10,17 +10,27 @@ use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 /// Where a job is.
+///
+/// `waiting` → `processing` → `done`. An attempt that fails or times out makes the job
+/// `retrying` when SQS will deliver it again, `dead_lettered` when its message is in the
+/// dead-letter queue (a non-retryable failure, or the last attempt the queue's
+/// `maxReceiveCount` allows; `POST /dlq/redrive` sends it back), `error` when the message was
+/// deleted. `error` and `dead_lettered` are final unless the job is redriven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Queued, not picked up yet.
     Waiting,
-    /// A worker is on it.
+    /// A worker is on it (`attempts` says which attempt this is).
     Processing,
+    /// An attempt failed or timed out and SQS will deliver the job again; `error` says why.
+    Retrying,
     /// Finished.
     Done,
-    /// Failed or timed out; `error` says why.
+    /// Failed for good and its message was deleted; `error` says why.
     Error,
+    /// Failed for good and its message is in the dead-letter queue; `error` says why.
+    DeadLettered,
 }
 
 /// A job's record.
@@ -34,7 +44,11 @@ pub struct Job {
     pub created_at_ms: u64,
     /// When its status last changed, in milliseconds since the Unix epoch.
     pub updated_at_ms: u64,
-    /// Why it failed, when it did.
+    /// Attempts started so far (the message's receive count); 0 while waiting.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Why the last failed attempt failed: present once an attempt failed, kept while a retry
+    /// runs, removed when the job is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -208,13 +222,42 @@ impl JobStore {
             status: Status::Waiting,
             created_at_ms: now,
             updated_at_ms: now,
+            attempts: 0,
             error: None,
         };
         self.put(&job).await?;
         Ok(job)
     }
 
-    /// Moves a job to `status` (with the reason for an error).
+    /// Deletes a job's record (a job that could not be queued).
+    ///
+    /// # Errors
+    /// When Redis cannot be reached.
+    pub async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        match self {
+            JobStore::Redis {
+                client,
+                conn,
+                prefix,
+                ..
+            } => {
+                let mut c = Self::connection(client, conn).await?;
+                let _: u64 = c
+                    .del(format!("{prefix}{id}"))
+                    .await
+                    .map_err(|e| StoreError(e.to_string()))?;
+                Ok(())
+            }
+            JobStore::Memory(m) => {
+                m.lock().await.remove(id);
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves a job to `status` at attempt `attempts`. `error` is the reason of a failed
+    /// attempt; without one, `processing` keeps the last failure's reason and every other
+    /// status clears it.
     ///
     /// # Errors
     /// When Redis cannot be reached.
@@ -222,6 +265,7 @@ impl JobStore {
         &self,
         id: &str,
         status: Status,
+        attempts: u32,
         error: Option<String>,
     ) -> Result<(), StoreError> {
         let now = now_ms();
@@ -230,11 +274,15 @@ impl JobStore {
             status,
             created_at_ms: now,
             updated_at_ms: now,
+            attempts,
             error: None,
         });
         job.status = status;
         job.updated_at_ms = now;
-        job.error = error;
+        job.attempts = attempts;
+        if error.is_some() || status != Status::Processing {
+            job.error = error;
+        }
         self.put(&job).await
     }
 }

@@ -1,108 +1,15 @@
 //! The demo end to end: real Redis (`REDIS_URL` or 127.0.0.1:6379), sqs-local, and LocalStack
 //! when `SQS_REFERENCE_ENDPOINT` is set. Each test has its own Redis key prefix.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use demo::{Config, Role};
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-fn prefix(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("demo-test:{test}:{}:{nanos}:", std::process::id())
-}
-
-fn config(test: &str) -> Config {
-    Config {
-        port: 0,
-        queue: "jobs".to_owned(),
-        sqs_endpoint: None,
-        use_aws_chain: false,
-        sqs_local_port: 0,
-        redis_url: Some(redis_url()),
-        key_prefix: prefix(test),
-        status_ttl: Duration::from_secs(600),
-        job_duration: Duration::from_millis(300),
-        job_timeout: Duration::from_millis(1500),
-        concurrency: 16,
-    }
-}
-
-/// One HTTP/1.1 request; returns (status, JSON body).
-async fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to the demo");
-    let body = body.unwrap_or("");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    s.write_all(body.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let json = text
-        .split("\r\n\r\n")
-        .nth(1)
-        .and_then(|b| serde_json::from_str(b).ok())
-        .unwrap_or(Value::Null);
-    (status, json)
-}
-
-async fn post_job(addr: SocketAddr, message: &str) -> String {
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/jobs",
-        Some(&serde_json::json!({ "message": message }).to_string()),
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
-    body["id"].as_str().expect("an id").to_owned()
-}
-
-async fn status_of(addr: SocketAddr, id: &str) -> Value {
-    let (code, body) = http(addr, "GET", &format!("/jobs/{id}"), None).await;
-    assert_eq!(code, 200, "{body}");
-    body
-}
-
-/// Polls a job until `done(status)`, returning every distinct status seen, in order.
-async fn watch(addr: SocketAddr, id: &str, deadline: Duration, done: &str) -> (Vec<String>, Value) {
-    let start = Instant::now();
-    let mut seen: Vec<String> = Vec::new();
-    loop {
-        let job = status_of(addr, id).await;
-        let s = job["status"].as_str().unwrap_or("").to_owned();
-        if seen.last() != Some(&s) {
-            seen.push(s.clone());
-        }
-        if s == done {
-            return (seen, job);
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "job {id} never reached {done}: saw {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use common::{config, free_port, http, post_job, prefix, redis_url, status_of, watch};
+use demo::Role;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::test]
 async fn a_job_goes_waiting_processing_done() {
@@ -126,13 +33,14 @@ async fn a_job_goes_waiting_processing_done() {
     let (seen, job) = watch(addr, &id, Duration::from_secs(20), "done").await;
     assert_eq!(seen, ["waiting", "processing", "done"]);
     assert!(job["updated_at_ms"].as_u64() >= job["created_at_ms"].as_u64());
+    assert_eq!(job["attempts"], 1);
     assert!(job.get("error").is_none());
     worker.stop().await;
     api.stop().await;
 }
 
 #[tokio::test]
-async fn fail_and_slow_jobs_end_in_error_with_the_reason() {
+async fn a_failing_job_is_dead_lettered_and_a_slow_one_retried_with_the_reason() {
     let mut cfg = config("errors");
     cfg.job_timeout = Duration::from_millis(300);
     cfg.job_duration = Duration::from_millis(100);
@@ -140,12 +48,20 @@ async fn fail_and_slow_jobs_end_in_error_with_the_reason() {
     let addr = demo.addr.unwrap();
     let failing = post_job(addr, "please fail").await;
     let slow = post_job(addr, "a slow one").await;
-    let (_, job) = watch(addr, &failing, Duration::from_secs(20), "error").await;
+    // Non-retryable: forwarded to the dead-letter queue at once.
+    let (_, job) = watch(addr, &failing, Duration::from_secs(20), "dead_lettered").await;
     assert_eq!(job["error"], "the job's message asked it to fail");
-    let (_, job) = watch(addr, &slow, Duration::from_secs(20), "error").await;
+    assert_eq!(job["attempts"], 1);
+    // A timeout is retried (after the 30 s visibility timeout): not an error yet.
+    let (seen, job) = watch(addr, &slow, Duration::from_secs(20), "retrying").await;
+    assert!(!seen.contains(&"error".to_owned()), "{seen:?}");
     assert_eq!(job["error"], "timed out after 300 ms and was cancelled");
+    assert_eq!(job["attempts"], 1);
     let (code, body) = http(addr, "GET", &format!("/test/{failing}/status"), None).await;
-    assert_eq!((code, body["status"].as_str()), (200, Some("error")));
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (200, Some("dead_lettered"))
+    );
     demo.stop().await;
 }
 
@@ -206,6 +122,22 @@ async fn bad_input_gets_json_errors() {
         body["paths"]["/jobs/{id}"].is_object(),
         "the OpenAPI document lists the routes"
     );
+    assert!(body["paths"]["/dlq/redrive"]["post"].is_object(), "{body}");
+    assert_eq!(
+        body["components"]["schemas"]["Status"]["enum"],
+        serde_json::json!([
+            "waiting",
+            "processing",
+            "retrying",
+            "done",
+            "error",
+            "dead_lettered"
+        ])
+    );
+    assert!(
+        body["components"]["schemas"]["Job"]["properties"]["attempts"].is_object(),
+        "{body}"
+    );
     demo.stop().await;
 }
 
@@ -225,14 +157,6 @@ async fn redis_unreachable_answers_503() {
     assert_eq!(health["status"], "degraded");
     assert_eq!(health["sqs"], "ok");
     demo.stop().await;
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts the demo binary and reads its stdout until `marker`; returns the line.
