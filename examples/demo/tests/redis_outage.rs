@@ -23,7 +23,14 @@ impl RedisServer {
     async fn start(port: u16, dir: &std::path::Path) -> Self {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
             .arg("--dir")
             .arg(dir)
             .stdout(Stdio::null())
@@ -36,10 +43,7 @@ impl RedisServer {
             async move {
                 let client = redis::Client::open(url).ok()?;
                 let mut c = client.get_multiplexed_async_connection().await.ok()?;
-                redis::cmd("PING")
-                    .query_async::<String>(&mut c)
-                    .await
-                    .ok()
+                redis::cmd("PING").query_async::<String>(&mut c).await.ok()
             }
         })
         .await;
@@ -114,9 +118,11 @@ async fn redis_outage_under_load_dead_letters_nothing() {
     let _redis = RedisServer::start(redis.port, &redis.dir).await;
 
     for id in &ids {
-        wait_for(&format!("job {id} done"), Duration::from_secs(60), || async {
-            (status_of(addr, id).await["status"] == "done").then_some(())
-        })
+        wait_for(
+            &format!("job {id} done"),
+            Duration::from_secs(60),
+            || async { (status_of(addr, id).await["status"] == "done").then_some(()) },
+        )
         .await;
     }
     let (code, health) = http(addr, "GET", "/health", None).await;

@@ -229,7 +229,15 @@ fn sqs_local_bin() -> std::path::PathBuf {
         if !bin.exists() {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let status = std::process::Command::new(cargo)
-                .args(["build", "-p", "sqs-local", "--features", "cli", "--bin", "sqs-local"])
+                .args([
+                    "build",
+                    "-p",
+                    "sqs-local",
+                    "--features",
+                    "cli",
+                    "--bin",
+                    "sqs-local",
+                ])
                 .status()
                 .expect("run cargo build -p sqs-local --features cli");
             assert!(status.success(), "cargo build -p sqs-local failed");
