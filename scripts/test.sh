@@ -32,10 +32,15 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 
 log "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 log "cargo doc -D warnings"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
+
+# --- Packaging: the published crates build and pass their doctests from their tarballs -------
+log "cargo package (sqs-handler-macros, sqs-local, sqs-handler)"
+cargo package --locked -p sqs-handler-macros -p sqs-local -p sqs-handler
+scripts/package-doctests.sh
 
 # --- LocalStack: the reference endpoint for the conformance suite -----------------------------
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/sqs-handler"
@@ -102,6 +107,9 @@ else
   redis_ping 127.0.0.1 "$redis_port" || die "the redis-server started on port $redis_port does not answer."
   export REDIS_URL="redis://127.0.0.1:$redis_port"
 fi
+
+# The standalone sqs-local binary, which the demo's fault tests run as a process of its own.
+cargo build --locked -p sqs-local --features cli --bin sqs-local
 
 log "cargo test (SQS_REFERENCE_ENDPOINT=$SQS_REFERENCE_ENDPOINT REDIS_URL=$REDIS_URL)"
 cargo test --workspace --locked

@@ -267,7 +267,9 @@ fn prepare<A: Parse>(
     Ok((func, args, tokens))
 }
 
-/// Declares an async function as the message handler of a queue. See `sqs_handler`.
+/// `#[sqs_message_handler]` is defined in the `sqs-handler-macros` crate, and `sqs_handler`
+/// re-exports it (its feature `macros`, on by default): depend on `sqs-handler` alone. Its
+/// forms, signatures and examples are documented at `sqs_handler::sqs_message_handler`.
 #[proc_macro_attribute]
 pub fn sqs_message_handler(attr: TokenStream, item: TokenStream) -> TokenStream {
     let (func, args, item2) = match prepare::<HandlerArgs>(attr, item, "sqs_message_handler") {
@@ -318,8 +320,10 @@ pub fn sqs_message_handler(attr: TokenStream, item: TokenStream) -> TokenStream 
     .into()
 }
 
-/// Declares an async function as a hook for one event of a queue's consumer. See
-/// `sqs_handler::events`.
+/// `#[sqs_consumer_event_handler]` is defined in the `sqs-handler-macros` crate, and
+/// `sqs_handler` re-exports it (its feature `macros`, on by default): depend on `sqs-handler`
+/// alone. Its forms, events and examples are documented at
+/// `sqs_handler::sqs_consumer_event_handler`.
 #[proc_macro_attribute]
 pub fn sqs_consumer_event_handler(attr: TokenStream, item: TokenStream) -> TokenStream {
     let (func, args, item2) = match prepare::<HookArgs>(attr, item, "sqs_consumer_event_handler") {

@@ -8,6 +8,20 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a consumer could not be built. Every variant names the queue, handler, type or
 /// environment variable at fault and says what to do.
+///
+/// Its `Display` is meant for a person: print it and exit.
+///
+/// ```no_run
+/// # async fn start(config: &aws_config::SdkConfig) {
+/// let consumer = match sqs_handler::SqsConsumer::builder(config).build().await {
+///     Ok(consumer) => consumer,
+///     Err(e) => {
+///         eprintln!("cannot start: {e}");
+///         std::process::exit(1);
+///     }
+/// };
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
@@ -101,11 +115,30 @@ pub struct NonRetryable(pub BoxError);
 
 impl NonRetryable {
     /// Wraps an error.
+    ///
+    /// ```
+    /// use sqs_handler::{BoxError, NonRetryable};
+    ///
+    /// let error: BoxError = NonRetryable::new("unknown product").into();
+    /// assert!(NonRetryable::is_in(&*error));
+    /// ```
     pub fn new(error: impl Into<BoxError>) -> Self {
         Self(error.into())
     }
 
-    /// True when `error`, or an error in its source chain, is a `NonRetryable`.
+    /// True when `error`, or an error in its source chain, is a `NonRetryable`: so a
+    /// `NonRetryable` wrapped in an error of yours (as its `#[source]`) still counts.
+    ///
+    /// ```
+    /// use sqs_handler::NonRetryable;
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("import failed")]
+    /// struct ImportError(#[source] NonRetryable);
+    ///
+    /// let error = ImportError(NonRetryable::new("bad CSV header"));
+    /// assert!(NonRetryable::is_in(&error));
+    /// ```
     pub fn is_in(error: &(dyn std::error::Error + 'static)) -> bool {
         let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
         while let Some(e) = current {
@@ -130,7 +163,20 @@ impl std::error::Error for NonRetryable {
     }
 }
 
-/// A handler panicked; the panic was caught and the consumer went on.
+/// A handler panicked; the panic was caught and the consumer went on. It is the error of the
+/// `processing_error` event that follows.
+///
+/// ```
+/// use sqs_handler::{FailureKind, HandlerPanicked, ProcessingError, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", processing_error)]
+/// async fn on_error(event: ProcessingError) {
+///     if let Some(panic) = event.error.downcast_ref::<HandlerPanicked>() {
+///         assert_eq!(event.kind, FailureKind::Panic);
+///         eprintln!("handler bug: {}", panic.message);
+///     }
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("handler panicked: {message}")]
 pub struct HandlerPanicked {
@@ -140,6 +186,17 @@ pub struct HandlerPanicked {
 
 /// An extractor could not build its value from the message (for example a body that is not
 /// the JSON the handler takes). The message is not deleted.
+///
+/// It is what [custom extractors](crate::extract::FromMessage#implementing-an-extractor)
+/// return, and the error of the `processing_error` event that follows
+/// ([`FailureKind::Extract`](crate::FailureKind::Extract)).
+///
+/// ```
+/// use sqs_handler::ExtractError;
+///
+/// let error = ExtractError::new("Tenant", "the message has no `tenant` attribute");
+/// assert_eq!(error.to_string(), "cannot extract Tenant from message: the message has no `tenant` attribute");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("cannot extract {extractor} from message: {source}")]
 pub struct ExtractError {
@@ -151,7 +208,12 @@ pub struct ExtractError {
 }
 
 impl ExtractError {
-    /// An extraction failure of `extractor`.
+    /// An extraction failure of `extractor`, with its cause (an error, or a message).
+    ///
+    /// ```
+    /// let cause = "x".parse::<u32>().unwrap_err();
+    /// let error = sqs_handler::ExtractError::new("OrderId", cause);
+    /// ```
     pub fn new(extractor: &'static str, source: impl Into<BoxError>) -> Self {
         Self {
             extractor,
@@ -161,6 +223,16 @@ impl ExtractError {
 }
 
 /// A handler ran longer than its queue's handler timeout and was cancelled.
+///
+/// The `timeout_error` event ([`TimeoutError`](crate::TimeoutError)) reports timeouts; this
+/// type names the same failure as an error value.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let error = sqs_handler::HandlerTimedOut(Duration::from_secs(30));
+/// assert_eq!(error.to_string(), "handler timed out after 30s and was cancelled");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("handler timed out after {0:?} and was cancelled")]
 pub struct HandlerTimedOut(pub std::time::Duration);

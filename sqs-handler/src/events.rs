@@ -15,7 +15,35 @@
 //! | `circuit_closed` | [`CircuitClosed`] | a probe succeeded and the breaker closed: receiving resumes |
 //!
 //! Hooks run in the consumer's task for the message or queue, awaited in registration order; a
-//! hook that fails or panics is logged and never stops the consumer.
+//! hook that fails or panics is logged and never stops the consumer. An event nobody observes
+//! is not even built.
+//!
+//! A hook is an async function that takes the event first, then any of [`State<T>`](crate::State)
+//! and [`QueueName`](crate::QueueName), and returns `()` or `Result<(), E>`. Declare it with
+//! [`#[sqs_consumer_event_handler("queue", event)]`](crate::sqs_consumer_event_handler), or
+//! register it with [`SqsConsumerBuilder::hook`](crate::SqsConsumerBuilder::hook):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use sqs_handler::{MessageProcessed, ProcessingError, State, sqs_consumer_event_handler};
+//!
+//! #[derive(Clone, Default)]
+//! struct Counters {
+//!     done: Arc<AtomicU64>,
+//!     failed: Arc<AtomicU64>,
+//! }
+//!
+//! #[sqs_consumer_event_handler("jobs", message_processed)]
+//! async fn count_done(_: MessageProcessed, State(c): State<Counters>) {
+//!     c.done.fetch_add(1, Ordering::Relaxed);
+//! }
+//!
+//! #[sqs_consumer_event_handler("jobs", processing_error)]
+//! async fn count_failed(_: ProcessingError, State(c): State<Counters>) {
+//!     c.failed.fetch_add(1, Ordering::Relaxed);
+//! }
+//! ```
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +56,22 @@ use crate::handler::{BoxFuture, IntoHandlerResult};
 use crate::message::SqsMessage;
 
 /// What the consumer did with a message that was not handled successfully.
+///
+/// ```
+/// use sqs_handler::{MessageAction, ProcessingError, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", processing_error)]
+/// async fn explain(event: ProcessingError) {
+///     let what = match &event.action {
+///         MessageAction::LeftForRedelivery => "back after its visibility timeout".to_owned(),
+///         MessageAction::Released(delay) => format!("back in {delay:?}"),
+///         MessageAction::Deleted => "dropped".to_owned(),
+///         MessageAction::Forwarded(queue) => format!("moved to {queue}"),
+///         _ => "other".to_owned(),
+///     };
+///     println!("{}: {what}", event.message.message_id());
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MessageAction {
@@ -42,6 +86,17 @@ pub enum MessageAction {
 }
 
 /// Why a message failed.
+///
+/// ```
+/// use sqs_handler::{FailureKind, ProcessingError, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", processing_error)]
+/// async fn classify(event: ProcessingError) {
+///     if event.kind == FailureKind::Extract {
+///         println!("malformed message {}: {}", event.message.message_id(), event.error);
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FailureKind {
@@ -53,7 +108,20 @@ pub enum FailureKind {
     Extract,
 }
 
-/// `processing_error`: a message failed.
+/// `processing_error`: a message failed: its handler returned an error or panicked, or an
+/// argument could not be extracted. For a batch handler, one event per failed message.
+///
+/// ```
+/// use sqs_handler::{ProcessingError, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", processing_error)]
+/// async fn on_failure(event: ProcessingError) {
+///     eprintln!(
+///         "message {} failed ({:?}), {:?}: {}",
+///         event.message.message_id(), event.kind, event.action, event.error
+///     );
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ProcessingError {
     /// The queue.
@@ -69,6 +137,15 @@ pub struct ProcessingError {
 }
 
 /// `timeout_error`: a handler ran past its timeout; its future was dropped.
+///
+/// ```
+/// use sqs_handler::{TimeoutError, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", timeout_error)]
+/// async fn on_timeout(event: TimeoutError) {
+///     eprintln!("message {} ran past {:?}", event.message.message_id(), event.timeout);
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct TimeoutError {
     /// The queue.
@@ -81,7 +158,17 @@ pub struct TimeoutError {
     pub action: MessageAction,
 }
 
-/// `error`: an SQS call failed.
+/// `error`: an SQS call failed (a receive, a delete, a visibility change, a forward). The
+/// consumer retries and goes on; this reports it.
+///
+/// ```
+/// use sqs_handler::{ConsumerError, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", error)]
+/// async fn on_sqs_error(event: ConsumerError) {
+///     eprintln!("{} on {} failed: {}", event.operation, event.queue, event.error);
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ConsumerError {
     /// The queue.
@@ -93,6 +180,15 @@ pub struct ConsumerError {
 }
 
 /// `message_received`: a message is about to be handled.
+///
+/// ```
+/// use sqs_handler::{MessageReceived, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", message_received)]
+/// async fn on_received(event: MessageReceived) {
+///     println!("received {} ({} bytes)", event.message.message_id(), event.message.body().len());
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct MessageReceived {
     /// The queue.
@@ -102,6 +198,15 @@ pub struct MessageReceived {
 }
 
 /// `message_processed`: a message was handled successfully and queued for deletion.
+///
+/// ```
+/// use sqs_handler::{MessageProcessed, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", message_processed)]
+/// async fn on_processed(event: MessageProcessed) {
+///     println!("done with {}", event.message.message_id());
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct MessageProcessed {
     /// The queue.
@@ -110,7 +215,16 @@ pub struct MessageProcessed {
     pub message: SqsMessage,
 }
 
-/// `response_processed`: every message of one receive was handled.
+/// `response_processed`: every message of one receive was handled, whatever their outcomes.
+///
+/// ```
+/// use sqs_handler::{ResponseProcessed, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", response_processed)]
+/// async fn on_receive_done(event: ResponseProcessed) {
+///     println!("a receive of {} messages from {} is done", event.messages, event.queue);
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ResponseProcessed {
     /// The queue.
@@ -119,14 +233,33 @@ pub struct ResponseProcessed {
     pub messages: usize,
 }
 
-/// `empty`: a receive returned no message.
+/// `empty`: a receive returned no message (after its long poll).
+///
+/// ```
+/// use sqs_handler::{Empty, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", empty)]
+/// async fn on_empty(event: Empty) {
+///     println!("{} is empty", event.queue);
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Empty {
     /// The queue.
     pub queue: Arc<str>,
 }
 
-/// `stopped`: the queue's consumer stopped.
+/// `stopped`: the queue's consumer stopped, after its drain: handlers finished or cancelled,
+/// deletes flushed, unfinished messages released.
+///
+/// ```
+/// use sqs_handler::{Stopped, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", stopped)]
+/// async fn on_stopped(event: Stopped) {
+///     println!("{} stopped", event.queue);
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Stopped {
     /// The queue.
@@ -134,6 +267,18 @@ pub struct Stopped {
 }
 
 /// `circuit_opened`: the queue's circuit breaker opened; its pollers stop receiving.
+///
+/// ```
+/// use sqs_handler::{CircuitOpened, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", circuit_opened)]
+/// async fn on_open(event: CircuitOpened) {
+///     eprintln!(
+///         "{}: {} of {} messages failed; paused for {:?}",
+///         event.queue, event.failures, event.messages, event.open_for
+///     );
+/// }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct CircuitOpened {
@@ -148,6 +293,15 @@ pub struct CircuitOpened {
 }
 
 /// `circuit_closed`: a probe message succeeded; receiving resumes.
+///
+/// ```
+/// use sqs_handler::{CircuitClosed, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", circuit_closed)]
+/// async fn on_close(event: CircuitClosed) {
+///     println!("{} receives again", event.queue);
+/// }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct CircuitClosed {
@@ -156,6 +310,16 @@ pub struct CircuitClosed {
 }
 
 /// The kind of an event, as named in `#[sqs_consumer_event_handler("queue", kind)]`.
+///
+/// ```
+/// use sqs_handler::events::{Event, EventType};
+/// use sqs_handler::{EventKind, Stopped};
+///
+/// assert_eq!(Stopped::KIND, EventKind::Stopped);
+/// let event = Stopped { queue: "jobs".into() }.into_event();
+/// assert_eq!(event.kind(), EventKind::Stopped);
+/// assert!(matches!(event, Event::Stopped(_)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EventKind {
@@ -181,7 +345,17 @@ pub enum EventKind {
     CircuitClosed,
 }
 
-/// Any event.
+/// Any event, as one type.
+///
+/// ```
+/// use sqs_handler::events::{Event, EventType};
+/// use sqs_handler::{EventKind, ProcessingError, Stopped};
+///
+/// let event: Event = Stopped { queue: "jobs".into() }.into_event();
+/// assert_eq!(event.kind(), EventKind::Stopped);
+/// assert!(ProcessingError::from_event(&event).is_none());
+/// assert!(Stopped::from_event(&event).is_some());
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Event {
@@ -209,6 +383,13 @@ pub enum Event {
 
 impl Event {
     /// Its kind.
+    ///
+    /// ```
+    /// use sqs_handler::events::{Event, EventType};
+    /// use sqs_handler::{Empty, EventKind};
+    ///
+    /// assert_eq!(Empty { queue: "jobs".into() }.into_event().kind(), EventKind::Empty);
+    /// ```
     pub fn kind(&self) -> EventKind {
         match self {
             Event::ProcessingError(_) => EventKind::ProcessingError,
@@ -229,7 +410,16 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// An event type a hook can take as its first argument.
+/// An event type a hook can take as its first argument: one of the ten event structs of this
+/// module (the trait is sealed).
+///
+/// ```
+/// use sqs_handler::events::EventType;
+/// use sqs_handler::{ConsumerError, EventKind, TimeoutError};
+///
+/// assert_eq!(ConsumerError::KIND, EventKind::Error);
+/// assert_eq!(TimeoutError::KIND, EventKind::TimeoutError);
+/// ```
 pub trait EventType: sealed::Sealed + Clone + Send + Sync + 'static {
     /// Its kind.
     const KIND: EventKind;
@@ -284,6 +474,29 @@ impl EventType for ConsumerError {
 
 /// An async function that can observe events of type `E`: its first argument is the event,
 /// the others implement [`FromHookContext`]; it returns `()` or `Result<(), E>`.
+///
+/// Hooks are registered with [`#[sqs_consumer_event_handler]`](crate::sqs_consumer_event_handler)
+/// or [`SqsConsumerBuilder::hook`](crate::SqsConsumerBuilder::hook), which reads the event from
+/// the first argument's type; a closure is a hook too:
+///
+/// ```
+/// use sqs_handler::{Empty, ProcessingError, SqsConsumer, State};
+///
+/// #[derive(Clone)]
+/// struct Alerts;
+///
+/// async fn alert(event: ProcessingError, State(_alerts): State<Alerts>) -> Result<(), String> {
+///     Err(format!("could not page anyone about {}", event.message.message_id()))
+///     // the error is logged; the consumer goes on
+/// }
+///
+/// # fn register(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+/// SqsConsumer::builder(config)
+///     .hook("jobs", alert)
+///     .hook("jobs", |event: Empty| async move { println!("{} is empty", event.queue) })
+///     .state(Alerts)
+/// # }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an event hook for this event",
     note = "a hook is an async fn taking the event type first (ProcessingError, TimeoutError, ...), then extractors (State<T>, QueueName), and returning () or Result<(), E>"

@@ -13,7 +13,44 @@
 //! | [`State<T>`] | yes | yes | yes |
 //!
 //! A failed extraction is a processing error: `processing_error` fires and the message is not
-//! deleted.
+//! deleted (the retry policy applies, as for a handler error; see
+//! [`QueueOptions::non_retryable_if`](crate::QueueOptions::non_retryable_if) to drop messages
+//! that cannot be decoded).
+//!
+//! Arguments are extracted in order, before the handler runs; the first that fails stops the
+//! others. A handler takes up to 8 of them, in any order.
+//!
+//! ```
+//! use sqs_handler::{
+//!     Json, MessageAttributes, MessageId, QueueName, ReceiveCount, State, sqs_message_handler,
+//! };
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Signup {
+//!     email: String,
+//! }
+//!
+//! #[derive(Clone)]
+//! struct Mailer {
+//!     from: String,
+//! }
+//!
+//! #[sqs_message_handler("signups")]
+//! async fn welcome(
+//!     Json(signup): Json<Signup>,
+//!     MessageId(id): MessageId,
+//!     ReceiveCount(receives): ReceiveCount,
+//!     attributes: MessageAttributes,
+//!     QueueName(queue): QueueName,
+//!     State(mailer): State<Mailer>,
+//! ) {
+//!     let locale = attributes.string("locale").unwrap_or("en");
+//!     println!("{queue}/{id} (receive {receives}): mail {} from {} in {locale}", signup.email, mailer.from);
+//! }
+//! ```
+//!
+//! Your own types become extractors by implementing [`FromMessage`] (see [implementing an
+//! extractor](FromMessage#implementing-an-extractor)).
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -28,7 +65,21 @@ use crate::message::SqsMessage;
 use crate::state::StateMap;
 
 /// What a message handler runs with: the message, its queue and the consumer's state. It is
-/// the request type of the handler's [`tower::Service`].
+/// the request type of the handler's
+/// [`tower::Service`](https://docs.rs/tower/0.5/tower/trait.Service.html), so a layer reads the
+/// message from it, and a custom extractor builds its value from it.
+///
+/// ```
+/// use sqs_handler::{HandlerService, MessageContext};
+///
+/// // A layer that logs each message before the handler runs.
+/// let log = tower::layer::layer_fn(|inner: HandlerService| {
+///     tower::util::MapRequest::new(inner, |ctx: MessageContext| {
+///         println!("{}: message {}", ctx.queue(), ctx.message().message_id());
+///         ctx
+///     })
+/// });
+/// ```
 #[derive(Debug, Clone)]
 pub struct MessageContext {
     pub(crate) message: SqsMessage,
@@ -84,6 +135,39 @@ pub struct Requirement {
 }
 
 /// A value a message handler can take as an argument.
+///
+/// # Implementing an extractor
+///
+/// Implement `from_message` to read what the handler needs from the [`MessageContext`]; return
+/// an [`ExtractError`] when the message does not have it. The message then counts as failed,
+/// `processing_error` fires, and the handler does not run.
+///
+/// ```
+/// use sqs_handler::extract::FromMessage;
+/// use sqs_handler::{Body, ExtractError, MessageContext, sqs_message_handler};
+///
+/// /// The tenant a message belongs to, from its `tenant` message attribute.
+/// struct Tenant(String);
+///
+/// impl FromMessage for Tenant {
+///     fn from_message(ctx: &MessageContext) -> Result<Self, ExtractError> {
+///         ctx.message()
+///             .message_attributes()
+///             .get("tenant")
+///             .and_then(|value| value.string_value())
+///             .map(|tenant| Tenant(tenant.to_owned()))
+///             .ok_or_else(|| ExtractError::new("Tenant", "the message has no `tenant` attribute"))
+///     }
+/// }
+///
+/// #[sqs_message_handler("documents")]
+/// async fn index_document(Tenant(tenant): Tenant, Body(text): Body) {
+///     println!("{tenant}: {} bytes", text.len());
+/// }
+/// ```
+///
+/// An extractor that needs the consumer's state takes it through [`State<T>`] in the handler
+/// instead: state is checked when the consumer is built only for `State<T>` arguments.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be extracted from an SQS message",
     label = "not a message extractor",
@@ -100,7 +184,27 @@ pub trait FromMessage: Sized {
     }
 }
 
-/// A value a batch handler can take as an argument.
+/// A value a batch handler can take as an argument: [`Batch`], [`QueueName`], [`State<T>`],
+/// or your own.
+///
+/// ```
+/// use sqs_handler::extract::{BatchContext, FromBatch};
+/// use sqs_handler::{ExtractError, sqs_message_handler};
+///
+/// /// The bodies of a batch, in order.
+/// struct Bodies(Vec<String>);
+///
+/// impl FromBatch for Bodies {
+///     fn from_batch(ctx: &BatchContext) -> Result<Self, ExtractError> {
+///         Ok(Bodies(ctx.messages().iter().map(|m| m.body().to_owned()).collect()))
+///     }
+/// }
+///
+/// #[sqs_message_handler("lines", batch)]
+/// async fn append(Bodies(lines): Bodies) {
+///     println!("{}", lines.join("\n"));
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be extracted from a batch of SQS messages",
     label = "not a batch extractor",
@@ -117,7 +221,19 @@ pub trait FromBatch: Sized {
     }
 }
 
-/// A value a hook can take after its event.
+/// A value a hook can take after its event: [`State<T>`] and [`QueueName`].
+///
+/// ```
+/// use sqs_handler::{Empty, QueueName, State, sqs_consumer_event_handler};
+///
+/// #[derive(Clone)]
+/// struct Metrics;
+///
+/// #[sqs_consumer_event_handler("jobs", empty)]
+/// async fn idle(_: Empty, QueueName(queue): QueueName, State(_metrics): State<Metrics>) {
+///     println!("{queue} is idle");
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be given to an event hook",
     label = "not a hook extractor",
@@ -136,11 +252,24 @@ pub trait FromHookContext: Sized {
 
 /// The body decoded as JSON into `T`.
 ///
+/// A body that does not decode is an extraction failure: the handler does not run,
+/// `processing_error` fires with [`FailureKind::Extract`](crate::FailureKind::Extract), and the
+/// retry policy applies.
+///
 /// ```
-/// use sqs_handler::Json;
+/// use sqs_handler::{Json, sqs_message_handler};
+///
 /// #[derive(serde::Deserialize)]
-/// struct Job { id: String }
-/// async fn handle(Json(job): Json<Job>) { let _ = job.id; }
+/// struct Job {
+///     id: String,
+///     #[serde(default)]
+///     priority: u8,
+/// }
+///
+/// #[sqs_message_handler("jobs")]
+/// async fn handle(Json(job): Json<Job>) {
+///     println!("job {} at priority {}", job.id, job.priority);
+/// }
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Json<T>(pub T);
@@ -154,6 +283,15 @@ impl<T: DeserializeOwned> FromMessage for Json<T> {
 }
 
 /// The raw body.
+///
+/// ```
+/// use sqs_handler::{Body, sqs_message_handler};
+///
+/// #[sqs_message_handler("log-lines")]
+/// async fn print_line(Body(line): Body) {
+///     println!("{line}");
+/// }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Body(pub String);
 
@@ -169,12 +307,39 @@ impl FromMessage for SqsMessage {
     }
 }
 
-/// The message attributes.
+/// The message attributes (all of them are received).
+///
+/// ```
+/// use sqs_handler::{MessageAttributes, sqs_message_handler};
+///
+/// #[sqs_message_handler("events")]
+/// async fn route(attributes: MessageAttributes) {
+///     match attributes.string("type") {
+///         Some("created") => println!("created"),
+///         other => println!("ignored {other:?}"),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MessageAttributes(pub HashMap<String, MessageAttributeValue>);
 
 impl MessageAttributes {
     /// The string value of an attribute (String or Number).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use sqs_handler::MessageAttributes;
+    /// use sqs_handler::aws_sdk_sqs::types::MessageAttributeValue;
+    ///
+    /// let value = MessageAttributeValue::builder()
+    ///     .data_type("String")
+    ///     .string_value("created")
+    ///     .build()
+    ///     .unwrap();
+    /// let attributes = MessageAttributes(HashMap::from([("type".to_owned(), value)]));
+    /// assert_eq!(attributes.string("type"), Some("created"));
+    /// assert_eq!(attributes.string("missing"), None);
+    /// ```
     pub fn string(&self, name: &str) -> Option<&str> {
         self.0.get(name).and_then(|v| v.string_value())
     }
@@ -186,7 +351,20 @@ impl FromMessage for MessageAttributes {
     }
 }
 
-/// How many times the message has been received, this time included.
+/// How many times the message has been received, this time included (SQS's
+/// `ApproximateReceiveCount`: approximate, as SQS says).
+///
+/// ```
+/// use sqs_handler::{Body, ReceiveCount, sqs_message_handler};
+///
+/// #[sqs_message_handler("webhooks")]
+/// async fn deliver(Body(payload): Body, ReceiveCount(n): ReceiveCount) -> Result<(), String> {
+///     if n > 1 {
+///         println!("retry {}: {payload}", n - 1);
+///     }
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiveCount(pub u32);
 
@@ -196,7 +374,21 @@ impl FromMessage for ReceiveCount {
     }
 }
 
-/// When the message was sent.
+/// When the message was sent. Extraction fails if the message has no `SentTimestamp`
+/// attribute (it is received by default).
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use sqs_handler::{SentTimestamp, sqs_message_handler};
+///
+/// #[sqs_message_handler("quotes")]
+/// async fn price(SentTimestamp(sent): SentTimestamp) {
+///     let age = SystemTime::now().duration_since(sent).unwrap_or_default();
+///     if age > Duration::from_secs(60) {
+///         println!("stale quote, {age:?} old: skipped");
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SentTimestamp(pub SystemTime);
 
@@ -215,6 +407,15 @@ impl FromMessage for SentTimestamp {
 }
 
 /// The FIFO message group id, `None` on a standard queue without one.
+///
+/// ```
+/// use sqs_handler::{Body, MessageGroupId, sqs_message_handler};
+///
+/// #[sqs_message_handler("orders.fifo")]
+/// async fn apply(Body(change): Body, MessageGroupId(group): MessageGroupId) {
+///     println!("order {}: {change}", group.as_deref().unwrap_or("-"));
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageGroupId(pub Option<String>);
 
@@ -226,7 +427,16 @@ impl FromMessage for MessageGroupId {
     }
 }
 
-/// The message id.
+/// The message id, unique per message; a deduplication key for idempotent handlers.
+///
+/// ```
+/// use sqs_handler::{MessageId, sqs_message_handler};
+///
+/// #[sqs_message_handler("emails")]
+/// async fn send_once(MessageId(id): MessageId) {
+///     println!("sending email for message {id}, unless it was sent already");
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageId(pub String);
 
@@ -236,7 +446,16 @@ impl FromMessage for MessageId {
     }
 }
 
-/// The messages of one receive, for a batch handler.
+/// The messages of one receive, for a batch handler (up to 10).
+///
+/// ```
+/// use sqs_handler::{Batch, sqs_message_handler};
+///
+/// #[sqs_message_handler("clicks", batch)]
+/// async fn count_clicks(Batch(messages): Batch) {
+///     println!("{} clicks", messages.len());
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Batch(pub Vec<SqsMessage>);
 
@@ -246,7 +465,22 @@ impl FromBatch for Batch {
     }
 }
 
-/// The name of the queue the message came from.
+/// The name of the queue the message came from, as the consumer knows it (the name in the
+/// attribute or given to the builder); for handlers and hooks shared by several queues.
+///
+/// ```
+/// use sqs_handler::{Body, QueueName, SqsConsumer};
+///
+/// async fn echo(QueueName(queue): QueueName, Body(body): Body) {
+///     println!("{queue}: {body}");
+/// }
+///
+/// # fn register(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+/// SqsConsumer::builder(config)
+///     .handler("left", echo)
+///     .handler("right", echo)
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueName(pub String);
 
@@ -270,6 +504,37 @@ impl FromHookContext for QueueName {
 
 /// A value given to the consumer with `.state(value)`, cloned for each call. Put a `Clone`
 /// struct with your clients and stores in it (what a NestJS service class injects).
+///
+/// There is one value per type, and each `State<T>` a handler or hook takes is checked when
+/// the consumer is built: a missing one is [`BuildError::MissingState`](crate::BuildError::MissingState),
+/// naming the handler and the type. Wrap what must be shared rather than copied in an `Arc`
+/// (most clients already are).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use sqs_handler::{Body, Producer, SqsConsumer, State, sqs_message_handler};
+///
+/// #[derive(Clone)]
+/// struct AppState {
+///     producer: Producer,        // cheap to clone
+///     seen: Arc<AtomicU64>,      // shared by every call
+/// }
+///
+/// #[sqs_message_handler("inbox")]
+/// async fn forward(Body(body): Body, State(app): State<AppState>) -> Result<(), sqs_handler::ProducerError> {
+///     app.seen.fetch_add(1, Ordering::Relaxed);
+///     app.producer.send("outbox", sqs_handler::OutgoingMessage::new(body)).await?;
+///     Ok(())
+/// }
+///
+/// # fn register(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+/// SqsConsumer::builder(config).state(AppState {
+///     producer: Producer::new(config),
+///     seen: Arc::default(),
+/// })
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct State<T>(pub T);
 

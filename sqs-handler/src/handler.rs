@@ -12,7 +12,89 @@
 //! | runs past the handler timeout | its future is dropped (the work stops); `timeout_error` fires; the retry policy applies |
 //!
 //! A handler returning `()` cannot report failure: it deletes its message whenever it returns.
-//! Return `Result` when the work can fail.
+//! Return `Result` when the work can fail. More on retries, the heartbeat and shutdown in
+//! [How the consumer works](crate::guide::consumer).
+//!
+//! # Message handlers
+//!
+//! Any async function (or closure returning a future) whose arguments all implement
+//! [`FromMessage`] is a [`Handler`]: declare it with
+//! [`#[sqs_message_handler]`](crate::sqs_message_handler), or register it with
+//! [`SqsConsumerBuilder::handler`](crate::SqsConsumerBuilder::handler).
+//!
+//! ```
+//! use sqs_handler::{BoxError, Json, NonRetryable, ReceiveCount, sqs_message_handler};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Payment {
+//!     account: String,
+//!     cents: i64,
+//! }
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! enum PaymentError {
+//!     #[error("the bank is unavailable")]
+//!     BankDown,
+//!     #[error("account {0} is closed")]
+//!     AccountClosed(String),
+//! }
+//!
+//! #[sqs_message_handler("payments")]
+//! async fn pay(Json(p): Json<Payment>, ReceiveCount(n): ReceiveCount) -> Result<(), BoxError> {
+//!     match charge(&p).await {
+//!         Ok(()) => Ok(()),                                   // deleted
+//!         Err(e @ PaymentError::BankDown) => Err(e.into()),   // retried (receive `n` failed)
+//!         Err(e) => Err(NonRetryable::new(e).into()),         // deleted or forwarded
+//!     }
+//! }
+//! # async fn charge(p: &Payment) -> Result<(), PaymentError> {
+//! #     if p.cents < 0 { Err(PaymentError::AccountClosed(p.account.clone())) } else { Ok(()) }
+//! # }
+//! ```
+//!
+//! # Batch handlers
+//!
+//! `#[sqs_message_handler("queue", batch)]`, or
+//! [`SqsConsumerBuilder::batch_handler`](crate::SqsConsumerBuilder::batch_handler), declares a
+//! [`BatchHandler`]: it gets the messages of one receive together (up to 10,
+//! [`max_messages_per_receive`](crate::QueueOptions::max_messages_per_receive)) as a
+//! [`Batch`](crate::Batch), and returns what [`IntoBatchResult`] accepts:
+//!
+//! | returns | deleted | failed (`processing_error` for each) |
+//! |---|---|---|
+//! | `()` or `Ok(())` | all | none |
+//! | `Err(e)`, or a panic | none | all |
+//! | [`BatchOutcome`] or `Ok(BatchOutcome)` | those not marked failed | those marked failed |
+//!
+//! A batch handler is for work that is cheaper in bulk (one database write for ten rows, one
+//! API call for ten items). Its messages are extended by the heartbeat together, and the
+//! [`handler_timeout`](crate::QueueOptions::handler_timeout) covers the whole batch. Tower
+//! layers wrap message handlers only.
+//!
+//! ```
+//! use sqs_handler::{Batch, BatchOutcome, BoxError, State, sqs_message_handler};
+//!
+//! #[derive(Clone)]
+//! struct Db;
+//!
+//! impl Db {
+//!     /// Inserts rows; returns the positions of the rows it refused.
+//!     async fn insert_many(&self, rows: &[&str]) -> Result<Vec<usize>, BoxError> {
+//!         Ok(rows.iter().enumerate().filter(|(_, r)| r.is_empty()).map(|(i, _)| i).collect())
+//!     }
+//! }
+//!
+//! #[sqs_message_handler("rows", batch)]
+//! async fn insert_rows(Batch(messages): Batch, State(db): State<Db>) -> Result<BatchOutcome, BoxError> {
+//!     let rows: Vec<&str> = messages.iter().map(|m| m.body()).collect();
+//!     let refused = db.insert_many(&rows).await?; // Err: the whole batch failed
+//!     let mut outcome = BatchOutcome::all_ok();
+//!     for i in refused {
+//!         outcome.record_failure(&messages[i], "refused by the database");
+//!     }
+//!     Ok(outcome)
+//! }
+//! ```
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -30,9 +112,43 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// The tower service every message handler becomes: a [`MessageContext`] in, `()` out, a boxed
 /// error for a failure. Layers given to the consumer wrap it.
+///
+/// A layer written for it sees every message before the handler, and its outcome after:
+///
+/// ```
+/// use std::time::Instant;
+/// use sqs_handler::{HandlerService, MessageContext};
+/// use tower::ServiceExt as _;
+///
+/// /// Logs how long each message took.
+/// fn timed(inner: HandlerService) -> HandlerService {
+///     HandlerService::new(tower::service_fn(move |ctx: MessageContext| {
+///         let inner = inner.clone();
+///         async move {
+///             let (id, started) = (ctx.message().message_id().to_owned(), Instant::now());
+///             let result = inner.oneshot(ctx).await;
+///             println!("message {id}: {:?} in {:?}", result.is_ok(), started.elapsed());
+///             result
+///         }
+///     }))
+/// }
+///
+/// let layer = tower::layer::layer_fn(timed); // for SqsConsumerBuilder::layer
+/// ```
 pub type HandlerService = BoxCloneSyncService<MessageContext, (), BoxError>;
 
 /// What a handler or hook may return: `()` or `Result<(), E>`.
+///
+/// `E` is anything that converts into a [`BoxError`]: an error type, a `String`, a `&str`.
+///
+/// ```
+/// use sqs_handler::IntoHandlerResult;
+///
+/// assert!(().into_handler_result().is_ok());
+/// assert!(Ok::<(), std::io::Error>(()).into_handler_result().is_ok());
+/// let failed = Err::<(), _>("quota exceeded").into_handler_result();
+/// assert_eq!(failed.unwrap_err().to_string(), "quota exceeded");
+/// ```
 #[diagnostic::on_unimplemented(
     message = "a handler must return `()` or `Result<(), E>` where E converts into a boxed error, not `{Self}`"
 )]
@@ -55,6 +171,28 @@ impl<E: Into<BoxError>> IntoHandlerResult for Result<(), E> {
 
 /// An async function that can handle one message: every argument implements
 /// [`FromMessage`] and the output implements [`IntoHandlerResult`].
+///
+/// It is implemented for functions and closures of up to 8 arguments; a function that does
+/// not qualify gets a compile error saying which part is wrong. Closures make handlers that
+/// capture configuration, registered with
+/// [`SqsConsumerBuilder::handler`](crate::SqsConsumerBuilder::handler):
+///
+/// ```
+/// use sqs_handler::{Body, Handler};
+///
+/// fn is_handler<T>(_: impl Handler<T>) {}
+///
+/// async fn log(Body(body): Body) {
+///     println!("{body}");
+/// }
+/// is_handler(log);
+///
+/// let prefix = String::from("audit");
+/// is_handler(move |Body(body): Body| {
+///     let prefix = prefix.clone();
+///     async move { println!("{prefix}: {body}") }
+/// });
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a message handler",
     note = "a message handler is an async fn whose arguments all implement FromMessage (Json<T>, Body, SqsMessage, State<T>, ...) and which returns () or Result<(), E>"
@@ -69,6 +207,18 @@ pub trait Handler<T>: Clone + Send + Sync + 'static {
 }
 
 /// Which messages of a batch failed. Messages not named here succeeded and are deleted.
+///
+/// ```
+/// use sqs_handler::{Batch, BatchOutcome, sqs_message_handler};
+///
+/// #[sqs_message_handler("numbers", batch)]
+/// async fn sum(Batch(messages): Batch) -> BatchOutcome {
+///     messages.iter().fold(BatchOutcome::all_ok(), |outcome, m| match m.body().parse::<i64>() {
+///         Ok(_) => outcome,
+///         Err(e) => outcome.fail(m, e),
+///     })
+/// }
+/// ```
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
     pub(crate) failed: HashMap<String, BoxError>,
@@ -76,18 +226,48 @@ pub struct BatchOutcome {
 
 impl BatchOutcome {
     /// Every message succeeded.
+    ///
+    /// ```
+    /// let outcome = sqs_handler::BatchOutcome::all_ok();
+    /// assert_eq!(outcome.failures(), 0);
+    /// ```
     pub fn all_ok() -> Self {
         Self::default()
     }
 
     /// Marks one message failed.
+    ///
+    /// ```
+    /// use sqs_handler::{BatchOutcome, SqsMessage, aws_sdk_sqs::types::Message};
+    ///
+    /// let message = SqsMessage::new(Message::builder().message_id("m-1").body("x").build());
+    /// let outcome = BatchOutcome::all_ok().fail(&message, "not a number");
+    /// assert_eq!(outcome.failures(), 1);
+    /// ```
     pub fn fail(mut self, message: &SqsMessage, error: impl Into<BoxError>) -> Self {
         self.failed
             .insert(message.message_id().to_owned(), error.into());
         self
     }
 
-    /// Marks one message failed, in place.
+    /// Marks one message failed, in place. Marking one message twice keeps the last error.
+    ///
+    /// ```
+    /// use sqs_handler::{BatchOutcome, SqsMessage, aws_sdk_sqs::types::Message};
+    ///
+    /// let messages: Vec<SqsMessage> = ["1", "x", "3"]
+    ///     .iter()
+    ///     .enumerate()
+    ///     .map(|(i, body)| SqsMessage::new(Message::builder().message_id(format!("m-{i}")).body(*body).build()))
+    ///     .collect();
+    /// let mut outcome = BatchOutcome::all_ok();
+    /// for m in &messages {
+    ///     if let Err(e) = m.body().parse::<u32>() {
+    ///         outcome.record_failure(m, e);
+    ///     }
+    /// }
+    /// assert_eq!(outcome.failures(), 1);
+    /// ```
     pub fn record_failure(&mut self, message: &SqsMessage, error: impl Into<BoxError>) {
         self.failed
             .insert(message.message_id().to_owned(), error.into());
@@ -101,6 +281,14 @@ impl BatchOutcome {
 
 /// What a batch handler may return: `()`, `Result<(), E>` (all or none), [`BatchOutcome`], or
 /// `Result<BatchOutcome, E>`.
+///
+/// ```
+/// use sqs_handler::{BatchOutcome, IntoBatchResult};
+///
+/// assert_eq!(().into_batch_result().unwrap().failures(), 0);
+/// assert!(Err::<(), _>("database down").into_batch_result().is_err()); // every message failed
+/// assert!(Ok::<_, std::io::Error>(BatchOutcome::all_ok()).into_batch_result().is_ok());
+/// ```
 #[diagnostic::on_unimplemented(
     message = "a batch handler must return (), Result<(), E>, BatchOutcome or Result<BatchOutcome, E>, not `{Self}`"
 )]
@@ -134,7 +322,19 @@ impl<E: Into<BoxError>> IntoBatchResult for Result<BatchOutcome, E> {
 }
 
 /// An async function that can handle the messages of one receive: every argument implements
-/// [`FromBatch`] and the output implements [`IntoBatchResult`].
+/// [`FromBatch`] and the output implements [`IntoBatchResult`]. See [batch
+/// handlers](self#batch-handlers).
+///
+/// ```
+/// use sqs_handler::{Batch, BatchHandler, QueueName};
+///
+/// fn is_batch_handler<T>(_: impl BatchHandler<T>) {}
+///
+/// async fn count(Batch(messages): Batch, QueueName(queue): QueueName) {
+///     println!("{} messages from {queue}", messages.len());
+/// }
+/// is_batch_handler(count);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a batch handler",
     note = "a batch handler is an async fn whose arguments all implement FromBatch (Batch, QueueName, State<T>) and which returns (), Result<(), E>, BatchOutcome or Result<BatchOutcome, E>"

@@ -7,6 +7,25 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 
 /// A message as received from SQS. Cloning is cheap (shared).
+///
+/// A handler takes it as an argument for the whole message; hooks find it in their event.
+/// Tests can make one from the SDK's type:
+///
+/// ```
+/// use sqs_handler::SqsMessage;
+/// use sqs_handler::aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+///
+/// let message = SqsMessage::new(
+///     Message::builder()
+///         .message_id("m-1")
+///         .body(r#"{"id":7}"#)
+///         .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "3")
+///         .build(),
+/// );
+/// assert_eq!(message.body(), r#"{"id":7}"#);
+/// assert_eq!(message.receive_count(), 3);
+/// assert_eq!(message.message_group_id(), None);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SqsMessage {
     inner: Arc<Message>,
@@ -46,7 +65,14 @@ impl SqsMessage {
             .map(String::as_str)
     }
 
-    /// How many times the message has been received, this time included.
+    /// How many times the message has been received, this time included (1 when SQS did not
+    /// say).
+    ///
+    /// ```
+    /// use sqs_handler::{SqsMessage, aws_sdk_sqs::types::Message};
+    ///
+    /// assert_eq!(SqsMessage::new(Message::builder().build()).receive_count(), 1);
+    /// ```
     pub fn receive_count(&self) -> u32 {
         self.system_attribute(MessageSystemAttributeName::ApproximateReceiveCount)
             .and_then(|v| v.parse().ok())
@@ -54,6 +80,19 @@ impl SqsMessage {
     }
 
     /// When the message was sent.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use sqs_handler::SqsMessage;
+    /// use sqs_handler::aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+    ///
+    /// let message = SqsMessage::new(
+    ///     Message::builder()
+    ///         .attributes(MessageSystemAttributeName::SentTimestamp, "1700000000000")
+    ///         .build(),
+    /// );
+    /// assert_eq!(message.sent_timestamp(), Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)));
+    /// ```
     pub fn sent_timestamp(&self) -> Option<SystemTime> {
         self.system_attribute(MessageSystemAttributeName::SentTimestamp)
             .and_then(|v| v.parse::<u64>().ok())
@@ -66,6 +105,12 @@ impl SqsMessage {
     }
 
     /// The message attributes.
+    ///
+    /// ```
+    /// # fn tenant(message: &sqs_handler::SqsMessage) -> Option<&str> {
+    /// message.message_attributes().get("tenant").and_then(|v| v.string_value())
+    /// # }
+    /// ```
     pub fn message_attributes(&self) -> &HashMap<String, MessageAttributeValue> {
         static EMPTY: std::sync::OnceLock<HashMap<String, MessageAttributeValue>> =
             std::sync::OnceLock::new();

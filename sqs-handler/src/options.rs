@@ -11,6 +11,30 @@ use crate::error::BoxError;
 
 /// What happens to a message whose handler failed (returned an error, panicked, could not
 /// extract its arguments, or timed out).
+///
+/// Each receive of a message counts toward the queue's redrive policy: after
+/// `maxReceiveCount` receives SQS moves it to the dead-letter queue, whatever the policy. Errors
+/// that retrying cannot fix skip the retries: see [`NonRetryable`](crate::NonRetryable). See
+/// [Retries](crate::guide::consumer#retries).
+///
+/// ```
+/// use std::time::Duration;
+/// use sqs_handler::{QueueOptions, RetryPolicy};
+///
+/// // 5 s after the first failure, then 10 s, 20 s, ... at most 10 minutes.
+/// let backoff = RetryPolicy::ExponentialBackoff {
+///     initial: Duration::from_secs(5),
+///     max: Duration::from_secs(600),
+/// };
+/// let options = QueueOptions::default().retry(backoff);
+///
+/// // A fixed delay (sqs-consumer's `terminateVisibilityTimeout: 30`).
+/// let fixed = RetryPolicy::ExponentialBackoff {
+///     initial: Duration::from_secs(30),
+///     max: Duration::from_secs(30),
+/// };
+/// assert_eq!(fixed.delay_for(4), Some(Duration::from_secs(30)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum RetryPolicy {
@@ -32,6 +56,20 @@ pub enum RetryPolicy {
 
 impl RetryPolicy {
     /// The visibility to set for a message received `receive_count` times; `None` leaves it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sqs_handler::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::ExponentialBackoff {
+    ///     initial: Duration::from_secs(2),
+    ///     max: Duration::from_secs(30),
+    /// };
+    /// let delays: Vec<u64> = (1..=6).map(|n| policy.delay_for(n).unwrap().as_secs()).collect();
+    /// assert_eq!(delays, [2, 4, 8, 16, 30, 30]);
+    /// assert_eq!(RetryPolicy::ReleaseImmediately.delay_for(3), Some(Duration::ZERO));
+    /// assert_eq!(RetryPolicy::LeaveUntilVisibilityTimeout.delay_for(3), None);
+    /// ```
     pub fn delay_for(&self, receive_count: u32) -> Option<Duration> {
         match self {
             RetryPolicy::LeaveUntilVisibilityTimeout => None,
@@ -52,6 +90,29 @@ pub(crate) const MAX_VISIBILITY: Duration = Duration::from_secs(43_200);
 pub type NonRetryablePredicate = Arc<dyn Fn(&BoxError) -> bool + Send + Sync>;
 
 /// How one queue is consumed.
+///
+/// Give it to [`SqsConsumerBuilder::queue`](crate::SqsConsumerBuilder::queue); a queue without
+/// options is consumed with the defaults. What each option changes is described in [How the
+/// consumer works](crate::guide::consumer).
+///
+/// | option | default | |
+/// |---|---|---|
+/// | [`concurrency`](Self::concurrency) | 10 | messages handled at once |
+/// | [`handler_timeout`](Self::handler_timeout) | none | cancels a handler that runs longer |
+/// | [`retry`](Self::retry) | [`RetryPolicy::LeaveUntilVisibilityTimeout`] | what happens to a failed message |
+/// | [`non_retryable_if`](Self::non_retryable_if) | none | more errors that are not retried |
+/// | [`forward_non_retryable_to`](Self::forward_non_retryable_to) | none (deleted) | where non-retryable messages go |
+/// | [`heartbeat`](Self::heartbeat) | on | keeps long-running messages invisible |
+/// | [`visibility_timeout`](Self::visibility_timeout) | the queue's attribute | the visibility timeout the heartbeat works with |
+/// | [`wait_time`](Self::wait_time) | 20 s | long-poll wait of each receive |
+/// | [`max_messages_per_receive`](Self::max_messages_per_receive) | 10 | messages per receive (and per batch) |
+/// | [`ack_flush_interval`](Self::ack_flush_interval) | 10 ms | how long a delete waits to join a batch |
+/// | [`system_attributes`](Self::system_attributes) | what the extractors read | system attributes received |
+/// | [`circuit_breaker`](Self::circuit_breaker) | off | stops receiving while most messages fail |
+/// | [`queue_url`](Self::queue_url) | looked up by name | the queue's URL |
+///
+/// Values out of range are reported by [`build`](crate::SqsConsumerBuilder::build) as
+/// [`BuildError::InvalidOption`](crate::BuildError::InvalidOption).
 ///
 /// ```
 /// use std::time::Duration;
@@ -137,8 +198,14 @@ impl fmt::Debug for QueueOptions {
 }
 
 impl QueueOptions {
-    /// How many messages are handled at once (default 10). The consumer never holds more
-    /// received messages than this, and receives again as soon as there is room.
+    /// How many messages are handled at once (default 10, 1 to 100 000). The consumer never
+    /// holds more received messages than this, and receives again as soon as there is room.
+    /// Above 10, several receives run in parallel.
+    ///
+    /// ```
+    /// // I/O-bound handlers: many at once.
+    /// let options = sqs_handler::QueueOptions::default().concurrency(256);
+    /// ```
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n;
         self
@@ -146,6 +213,15 @@ impl QueueOptions {
 
     /// Cancels a handler that runs longer: its future is dropped, `timeout_error` fires, and
     /// the retry policy applies. No timeout by default.
+    ///
+    /// Dropping the future stops the work at its next `.await`; code that blocks the thread is
+    /// not interrupted. For a batch handler, the timeout covers the whole batch.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let options = sqs_handler::QueueOptions::default().handler_timeout(Duration::from_secs(30));
+    /// ```
     pub fn handler_timeout(mut self, timeout: Duration) -> Self {
         self.handler_timeout = Some(timeout);
         self
@@ -157,32 +233,63 @@ impl QueueOptions {
     /// abandoned poll open and take the messages shutdown releases), so this bounds how long
     /// shutdown waits for receives: a shorter wait gives a shorter shutdown, at the cost of
     /// more empty receives on an idle queue (60 / wait per minute per queue).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let options = sqs_handler::QueueOptions::default().wait_time(Duration::from_secs(5));
+    /// ```
     pub fn wait_time(mut self, wait: Duration) -> Self {
         self.wait_time = wait;
         self
     }
 
-    /// At most this many messages per receive, 1 to 10 (default 10).
+    /// At most this many messages per receive, 1 to 10 (default 10); for a batch handler, the
+    /// largest batch.
+    ///
+    /// ```
+    /// // Batches of at most 5 messages.
+    /// let options = sqs_handler::QueueOptions::default().max_messages_per_receive(5);
+    /// ```
     pub fn max_messages_per_receive(mut self, n: i32) -> Self {
         self.max_messages = n;
         self
     }
 
-    /// The visibility timeout the heartbeat maintains. By default the queue's
-    /// `VisibilityTimeout` attribute, read when the consumer is built.
+    /// The visibility timeout of received messages, sent with every `ReceiveMessage` and kept
+    /// by the heartbeat. By default the queue's `VisibilityTimeout` attribute, read when the
+    /// consumer is built, applies.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let options = sqs_handler::QueueOptions::default().visibility_timeout(Duration::from_secs(30));
+    /// ```
     pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
         self.visibility_timeout = Some(timeout);
         self
     }
 
     /// Turns the visibility heartbeat on or off (on by default): while a handler runs past half
-    /// the visibility timeout, its message's visibility is extended.
+    /// the visibility timeout, its message's visibility is extended. See [Visibility
+    /// heartbeat](crate::guide::consumer#visibility-heartbeat).
+    ///
+    /// ```
+    /// // Handlers that can take longer than the visibility timeout should be redelivered.
+    /// let options = sqs_handler::QueueOptions::default().heartbeat(false);
+    /// ```
     pub fn heartbeat(mut self, on: bool) -> Self {
         self.heartbeat = on;
         self
     }
 
     /// What happens to a failed message (default: left for redelivery).
+    ///
+    /// ```
+    /// use sqs_handler::{QueueOptions, RetryPolicy};
+    ///
+    /// let options = QueueOptions::default().retry(RetryPolicy::ReleaseImmediately);
+    /// ```
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -190,6 +297,14 @@ impl QueueOptions {
 
     /// Sends messages whose handler failed with a non-retryable error to this queue (by name),
     /// then deletes them. Without it they are deleted.
+    ///
+    /// The body and message attributes are copied; to a FIFO queue, with the message's group
+    /// id and its message id as deduplication id. When the send fails, the message is left for
+    /// redelivery and `error` fires. The queue must exist when the consumer is built.
+    ///
+    /// ```
+    /// let options = sqs_handler::QueueOptions::default().forward_non_retryable_to("jobs-rejected");
+    /// ```
     pub fn forward_non_retryable_to(mut self, queue: impl Into<String>) -> Self {
         self.forward_non_retryable_to = Some(queue.into());
         self
@@ -197,6 +312,18 @@ impl QueueOptions {
 
     /// Treats errors for which `predicate` is true as non-retryable, beside
     /// [`NonRetryable`](crate::NonRetryable).
+    ///
+    /// ```
+    /// use sqs_handler::{ExtractError, QueueOptions};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("unknown customer")]
+    /// struct UnknownCustomer;
+    ///
+    /// // Messages that do not decode, or name an unknown customer, are not retried.
+    /// let options = QueueOptions::default()
+    ///     .non_retryable_if(|e| e.is::<ExtractError>() || e.is::<UnknownCustomer>());
+    /// ```
     pub fn non_retryable_if(
         mut self,
         predicate: impl Fn(&BoxError) -> bool + Send + Sync + 'static,
@@ -205,7 +332,14 @@ impl QueueOptions {
         self
     }
 
-    /// Uses this queue URL instead of resolving it with GetQueueUrl.
+    /// Uses this queue URL instead of resolving it with GetQueueUrl: for a queue of another
+    /// account, or a name of your own for the queue (as nestjs-sqs's `name` and `queueUrl`).
+    /// FIFO order is applied when the *name* ends in `.fifo`.
+    ///
+    /// ```
+    /// let options = sqs_handler::QueueOptions::default()
+    ///     .queue_url("https://sqs.eu-west-1.amazonaws.com/123456789012/jobs");
+    /// ```
     pub fn queue_url(mut self, url: impl Into<String>) -> Self {
         self.queue_url = Some(url.into());
         self
@@ -213,6 +347,13 @@ impl QueueOptions {
 
     /// How long a successful message's delete may wait to share a DeleteMessageBatch with
     /// others (default 10 ms, at most 60 s; a batch of 10 is sent at once).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// // A slow trickle of messages: wait longer to batch their deletes.
+    /// let options = sqs_handler::QueueOptions::default().ack_flush_interval(Duration::from_millis(200));
+    /// ```
     pub fn ack_flush_interval(mut self, interval: Duration) -> Self {
         self.ack_flush_interval = interval;
         self
@@ -221,6 +362,16 @@ impl QueueOptions {
     /// The system attributes to receive with each message. The default covers the extractors
     /// (receive count, sent timestamp, group id) plus deduplication id, sequence number and
     /// trace header; pass `[MessageSystemAttributeName::All]` for everything.
+    ///
+    /// ```
+    /// use sqs_handler::QueueOptions;
+    /// use sqs_handler::aws_sdk_sqs::types::MessageSystemAttributeName;
+    ///
+    /// let options = QueueOptions::default().system_attributes([
+    ///     MessageSystemAttributeName::ApproximateReceiveCount,
+    ///     MessageSystemAttributeName::SenderId,
+    /// ]);
+    /// ```
     pub fn system_attributes(
         mut self,
         names: impl IntoIterator<Item = MessageSystemAttributeName>,

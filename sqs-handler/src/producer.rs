@@ -12,7 +12,22 @@ use serde::Serialize;
 /// SQS's limit on a message and on the sum of a batch's messages.
 pub const MAX_BATCH_BYTES: usize = 1_048_576;
 
-/// Why a send could not be attempted at all.
+/// Why a send could not be attempted at all, or why [`Producer::send`] failed.
+///
+/// ```
+/// use sqs_handler::{Producer, ProducerError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = sqs_local::LocalSqs::start().await?;
+/// # let producer = Producer::new(&server.sdk_config());
+/// match producer.send_json("no-such-queue", &"hello").await {
+///     Err(ProducerError::QueueNotFound { queue }) => assert_eq!(queue, "no-such-queue"),
+///     other => panic!("unexpected: {other:?}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProducerError {
@@ -85,6 +100,16 @@ impl OutgoingMessage {
     ///
     /// # Errors
     /// When `value` cannot be serialized.
+    ///
+    /// ```
+    /// #[derive(serde::Serialize)]
+    /// struct Job {
+    ///     id: u32,
+    /// }
+    ///
+    /// let message = sqs_handler::OutgoingMessage::json(&Job { id: 7 }).unwrap();
+    /// assert_eq!(message.body(), r#"{"id":7}"#);
+    /// ```
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
         serde_json::to_string(value).map(Self::new)
     }
@@ -108,6 +133,18 @@ impl OutgoingMessage {
     }
 
     /// A message attribute.
+    ///
+    /// ```
+    /// use sqs_handler::OutgoingMessage;
+    /// use sqs_handler::aws_sdk_sqs::types::MessageAttributeValue;
+    ///
+    /// let retries = MessageAttributeValue::builder()
+    ///     .data_type("Number")
+    ///     .string_value("3")
+    ///     .build()
+    ///     .unwrap();
+    /// let message = OutgoingMessage::new("payload").attribute("retries", retries);
+    /// ```
     pub fn attribute(mut self, name: impl Into<String>, value: MessageAttributeValue) -> Self {
         self.attributes.insert(name.into(), value);
         self
@@ -131,6 +168,13 @@ impl OutgoingMessage {
     }
 
     /// The size SQS counts: body plus attribute names, types and values.
+    ///
+    /// ```
+    /// use sqs_handler::OutgoingMessage;
+    ///
+    /// let message = OutgoingMessage::new("hello").string_attribute("lang", "en");
+    /// assert_eq!(message.size(), "hello".len() + "lang".len() + "String".len() + "en".len());
+    /// ```
     pub fn size(&self) -> usize {
         self.body.len()
             + self
@@ -183,6 +227,25 @@ pub struct FailedMessage {
 }
 
 /// The result of [`Producer::send_batch`]: every input message is in exactly one list.
+///
+/// ```no_run
+/// use sqs_handler::{OutgoingMessage, Producer};
+///
+/// # async fn send(producer: &Producer, lines: Vec<String>) -> Result<(), sqs_handler::ProducerError> {
+/// let report = producer
+///     .send_batch("lines", lines.iter().map(|l| OutgoingMessage::new(l.as_str())))
+///     .await?;
+/// // Resend what failed for a reason other than the message itself.
+/// let retry: Vec<OutgoingMessage> = report
+///     .failed
+///     .iter()
+///     .filter(|f| !f.sender_fault)
+///     .map(|f| OutgoingMessage::new(lines[f.index].as_str()))
+///     .collect();
+/// producer.send_batch("lines", retry).await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchReport {
     /// The messages sent, by input position.
@@ -193,24 +256,35 @@ pub struct BatchReport {
 
 impl BatchReport {
     /// True when every message was sent.
+    ///
+    /// ```
+    /// assert!(sqs_handler::BatchReport::default().is_complete());
+    /// ```
     pub fn is_complete(&self) -> bool {
         self.failed.is_empty()
     }
 }
 
-/// Sends messages to queues by name (URLs are resolved once and cached).
+/// Sends messages to queues by name (URLs are resolved once and cached). Cheap to clone:
+/// give it to handlers in their state.
 ///
-/// ```no_run
-/// # async fn demo(config: &aws_config::SdkConfig) -> Result<(), sqs_handler::ProducerError> {
+/// ```
 /// use sqs_handler::{OutgoingMessage, Producer};
 ///
-/// let producer = Producer::new(config);
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = sqs_local::LocalSqs::builder().queue("jobs").start().await?;
+/// # let config = server.sdk_config();
+/// // let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// let producer = Producer::new(&config);
 /// producer.send_json("jobs", &serde_json::json!({ "id": 1 })).await?;
 /// let report = producer
 ///     .send_batch("jobs", (0..25).map(|i| OutgoingMessage::new(format!("job {i}"))))
 ///     .await?;
 /// assert!(report.is_complete());
-/// # Ok(()) }
+/// assert_eq!(report.sent.len(), 25); // in 3 SendMessageBatch calls
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Debug, Clone)]
 pub struct Producer {
@@ -220,11 +294,25 @@ pub struct Producer {
 
 impl Producer {
     /// A producer with a client from an AWS SDK configuration.
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
+    ///
+    /// ```no_run
+    /// # async fn make() {
+    /// let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    /// let producer = sqs_handler::Producer::new(&config);
+    /// # }
+    /// ```
+    pub fn new(config: &aws_types::SdkConfig) -> Self {
         Self::with_client(Client::new(config))
     }
 
-    /// A producer with an existing client.
+    /// A producer with an existing client (shared with the rest of the application, or
+    /// configured by hand).
+    ///
+    /// ```
+    /// # fn make(client: sqs_handler::aws_sdk_sqs::Client) {
+    /// let producer = sqs_handler::Producer::with_client(client);
+    /// # }
+    /// ```
     pub fn with_client(client: Client) -> Self {
         Self {
             client,
@@ -236,6 +324,17 @@ impl Producer {
     ///
     /// # Errors
     /// When the queue does not exist or the lookup fails.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = sqs_local::LocalSqs::builder().queue("jobs").start().await?;
+    /// # let producer = sqs_handler::Producer::new(&server.sdk_config());
+    /// let url = producer.queue_url("jobs").await?;
+    /// assert!(url.ends_with("/jobs"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn queue_url(&self, queue: &str) -> Result<String, ProducerError> {
         if let Some(url) = self
             .urls
@@ -278,6 +377,29 @@ impl Producer {
     ///
     /// # Errors
     /// When the queue does not exist or SQS refuses the message.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sqs_handler::OutgoingMessage;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = sqs_local::LocalSqs::builder().queue("emails").queue("orders.fifo").start().await?;
+    /// # let producer = sqs_handler::Producer::new(&server.sdk_config());
+    /// let id = producer
+    ///     .send("emails", OutgoingMessage::new("welcome ada").delay(Duration::from_secs(1)))
+    ///     .await?;
+    ///
+    /// // A FIFO queue needs a group id, and a deduplication id unless the queue derives it.
+    /// producer
+    ///     .send(
+    ///         "orders.fifo",
+    ///         OutgoingMessage::new("order 42 paid").group_id("customer-7").deduplication_id("42-paid"),
+    ///     )
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send(
         &self,
         queue: &str,
@@ -310,6 +432,18 @@ impl Producer {
     ///
     /// # Errors
     /// As [`Producer::send`], and when `value` cannot be serialized.
+    ///
+    /// ```no_run
+    /// #[derive(serde::Serialize)]
+    /// struct Job {
+    ///     id: u64,
+    /// }
+    ///
+    /// # async fn send(producer: &sqs_handler::Producer) -> Result<(), sqs_handler::ProducerError> {
+    /// producer.send_json("jobs", &Job { id: 42 }).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send_json<T: Serialize + ?Sized>(
         &self,
         queue: &str,
@@ -328,6 +462,25 @@ impl Producer {
     ///
     /// # Errors
     /// Only when the queue's URL cannot be resolved; per-message failures are in the report.
+    ///
+    /// ```
+    /// use sqs_handler::OutgoingMessage;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = sqs_local::LocalSqs::builder().queue("jobs").start().await?;
+    /// # let producer = sqs_handler::Producer::new(&server.sdk_config());
+    /// let too_big = "x".repeat(sqs_handler::MAX_BATCH_BYTES + 1);
+    /// let report = producer
+    ///     .send_batch("jobs", [OutgoingMessage::new("a"), OutgoingMessage::new(too_big), OutgoingMessage::new("c")])
+    ///     .await?;
+    /// let sent: Vec<usize> = report.sent.iter().map(|s| s.index).collect();
+    /// assert_eq!(sent, [0, 2]);
+    /// assert_eq!(report.failed[0].index, 1);
+    /// assert_eq!(report.failed[0].code, "MessageTooLong");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send_batch(
         &self,
         queue: &str,

@@ -340,3 +340,44 @@ async fn circuit_breaker_rides_out_an_outage_without_dead_letters() {
         "nothing dead-lettered"
     );
 }
+
+#[tokio::test]
+async fn the_visibility_timeout_option_applies_to_received_messages() {
+    // The queue's attribute says 60 s; the option says 1 s. A failed message left for
+    // redelivery must come back after the option's timeout, as the heartbeat assumes.
+    let ep = Endpoint::local().await;
+    let url = ep.create_queue("vis", &[("VisibilityTimeout", "60")]).await;
+    send(&ep, "vis", vec![OutgoingMessage::new("once")]).await;
+    let attempts: Arc<Mutex<Vec<u32>>> = Arc::default();
+    let running = Running::start(
+        consumer(&ep)
+            .queue(
+                ep.name("vis"),
+                QueueOptions::default()
+                    .visibility_timeout(Duration::from_secs(1))
+                    .wait_time(Duration::from_secs(1)),
+            )
+            .handler(
+                ep.name("vis"),
+                |ReceiveCount(n): ReceiveCount, State(a): State<Arc<Mutex<Vec<u32>>>>| async move {
+                    a.lock().unwrap().push(n);
+                    if n == 1 {
+                        return Err::<(), BoxError>("first attempt fails".into());
+                    }
+                    Ok(())
+                },
+            )
+            .state(attempts.clone())
+            .build()
+            .await
+            .unwrap(),
+    );
+    // Well inside the queue's 60 s: only the option's 1 s explains a second attempt.
+    wait_for("the second attempt", Duration::from_secs(20), || async {
+        (attempts.lock().unwrap().len() == 2).then_some(())
+    })
+    .await;
+    running.stop().await;
+    assert_eq!(*attempts.lock().unwrap(), [1, 2]);
+    assert_eq!(queue_counts(&ep.client, &url).await, (0, 0, 0));
+}

@@ -43,6 +43,38 @@ struct HookEntry {
 
 /// Configures a consumer: queues and their options, state for `State<T>`, tower layers, and
 /// handlers registered explicitly beside the discovered ones.
+///
+/// Made by [`SqsConsumer::builder`]; [`build`](Self::build) checks it all and returns the
+/// consumer. Nothing is sent to SQS before `build`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sqs_handler::{Body, QueueOptions, RetryPolicy, SqsConsumer};
+///
+/// #[derive(Clone)]
+/// struct Db;
+///
+/// async fn audit(Body(line): Body) {
+///     println!("{line}");
+/// }
+///
+/// # async fn build(config: &aws_config::SdkConfig) -> Result<(), sqs_handler::BuildError> {
+/// let consumer = SqsConsumer::builder(config)
+///     // options of queues whose handlers are discovered, or registered below
+///     .queue("jobs", QueueOptions::default().concurrency(64))
+///     .queue("audit", QueueOptions::default().retry(RetryPolicy::ReleaseImmediately))
+///     // a handler without the attribute
+///     .handler("audit", audit)
+///     // what `State<Db>` arguments get
+///     .state(Db)
+///     // around every message handler
+///     .layer(tower::limit::ConcurrencyLimitLayer::new(100))
+///     .shutdown_timeout(Duration::from_secs(20))
+///     .build()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct SqsConsumerBuilder {
     client: Client,
     queues: Vec<(String, QueueOptions)>,
@@ -105,7 +137,20 @@ impl SqsConsumerBuilder {
     }
 
     /// Options for one queue. A queue that has a handler but no options is consumed with
-    /// [`QueueOptions::default`].
+    /// [`QueueOptions::default`]; a queue given options but no handler is a
+    /// [`BuildError::NoHandler`]. Giving options for a queue twice keeps the last.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sqs_handler::{QueueOptions, SqsConsumer};
+    ///
+    /// # #[allow(unused)]
+    /// # fn f(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+    /// SqsConsumer::builder(config)
+    ///     .queue("thumbnails", QueueOptions::default().handler_timeout(Duration::from_secs(30)))
+    ///     .queue("reports", QueueOptions::default().concurrency(2))
+    /// # }
+    /// ```
     pub fn queue(mut self, name: impl Into<String>, options: QueueOptions) -> Self {
         let name = name.into();
         self.queues.retain(|(n, _)| *n != name);
@@ -114,6 +159,26 @@ impl SqsConsumerBuilder {
     }
 
     /// A value handlers and hooks take as `State<T>` (one per type; a second replaces it).
+    ///
+    /// ```
+    /// use sqs_handler::{Body, SqsConsumer, State};
+    ///
+    /// #[derive(Clone)]
+    /// struct Settings {
+    ///     greeting: String,
+    /// }
+    ///
+    /// async fn greet(Body(name): Body, State(settings): State<Settings>) {
+    ///     println!("{} {name}", settings.greeting);
+    /// }
+    ///
+    /// # #[allow(unused)]
+    /// # fn f(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+    /// SqsConsumer::builder(config)
+    ///     .handler("greetings", greet)
+    ///     .state(Settings { greeting: "hello".to_owned() })
+    /// # }
+    /// ```
     pub fn state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
         self.state.insert(value);
         self
@@ -123,7 +188,28 @@ impl SqsConsumerBuilder {
     /// handlers take a whole receive rather than one [`MessageContext`], so layers do not wrap
     /// them.
     /// Readiness is respected: the consumer waits for the service to be ready before it
-    /// receives, so a concurrency-limit layer throttles polling.
+    /// receives, so a concurrency-limit layer throttles polling. A layer's error is a handler
+    /// error (`processing_error`, then the retry policy), and never stops the consumer.
+    ///
+    /// ```
+    /// use sqs_handler::{HandlerService, MessageContext, SqsConsumer};
+    ///
+    /// # #[allow(unused)]
+    /// # fn f(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+    /// SqsConsumer::builder(config)
+    ///     // Outermost: a log line per message, with its queue and id.
+    ///     .layer(tower::layer::layer_fn(|inner: HandlerService| {
+    ///         tower::util::MapRequest::new(inner, |ctx: MessageContext| {
+    ///             println!("{} <- {}", ctx.queue(), ctx.message().message_id());
+    ///             ctx
+    ///         })
+    ///     }))
+    ///     // Then: at most 8 handlers at once across the queue.
+    ///     .layer(tower::limit::ConcurrencyLimitLayer::new(8))
+    /// # }
+    /// ```
+    ///
+    /// The [`HandlerService`] page shows a layer that sees the handler's result.
     pub fn layer<L>(mut self, layer: L) -> Self
     where
         L: Layer<HandlerService> + Send + Sync + 'static,
@@ -136,6 +222,16 @@ impl SqsConsumerBuilder {
     }
 
     /// Wraps one queue's message handler in a tower layer, inside the global layers.
+    ///
+    /// ```
+    /// use sqs_handler::SqsConsumer;
+    ///
+    /// # #[allow(unused)]
+    /// # fn f(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+    /// // The payment provider takes 4 calls at once; other queues are not limited.
+    /// SqsConsumer::builder(config).queue_layer("payments", tower::limit::ConcurrencyLimitLayer::new(4))
+    /// # }
+    /// ```
     pub fn queue_layer<L>(mut self, queue: impl Into<String>, layer: L) -> Self
     where
         L: Layer<HandlerService> + Send + Sync + 'static,
@@ -147,7 +243,34 @@ impl SqsConsumerBuilder {
         self
     }
 
-    /// Registers a message handler explicitly (beside `#[sqs_message_handler]`).
+    /// Registers a message handler explicitly (beside `#[sqs_message_handler]`): a function or
+    /// closure that implements [`Handler`]. For handlers in a crate the binary does not
+    /// otherwise reference, handlers chosen at run time, closures, or builds without the
+    /// `macros` feature.
+    ///
+    /// ```
+    /// use sqs_handler::{Json, SqsConsumer};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Job {
+    ///     id: u64,
+    /// }
+    ///
+    /// async fn run_job(Json(job): Json<Job>) {
+    ///     println!("job {}", job.id);
+    /// }
+    ///
+    /// # #[allow(unused)]
+    /// # fn f(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+    /// let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+    /// SqsConsumer::builder(config)
+    ///     .handler("jobs", run_job)
+    ///     .handler("pings", move || {
+    ///         let region = region.clone();
+    ///         async move { println!("ping in {region}") }
+    ///     })
+    /// # }
+    /// ```
     pub fn handler<H: Handler<T>, T>(mut self, queue: impl Into<String>, handler: H) -> Self {
         self.handlers.push(HandlerEntry {
             queue: queue.into(),
@@ -159,6 +282,20 @@ impl SqsConsumerBuilder {
     }
 
     /// Registers a batch handler explicitly (beside `#[sqs_message_handler("queue", batch)]`).
+    ///
+    /// ```
+    /// use sqs_handler::{Batch, BatchOutcome, SqsConsumer};
+    ///
+    /// async fn store(Batch(messages): Batch) -> BatchOutcome {
+    ///     println!("{} rows", messages.len());
+    ///     BatchOutcome::all_ok()
+    /// }
+    ///
+    /// # #[allow(unused)]
+    /// # fn f(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+    /// SqsConsumer::builder(config).batch_handler("rows", store)
+    /// # }
+    /// ```
     pub fn batch_handler<H: BatchHandler<T>, T>(
         mut self,
         queue: impl Into<String>,
@@ -174,6 +311,23 @@ impl SqsConsumerBuilder {
     }
 
     /// Registers an event hook explicitly; the event type is the hook's first argument.
+    ///
+    /// ```
+    /// use sqs_handler::{ProcessingError, SqsConsumer, TimeoutError};
+    ///
+    /// async fn on_error(event: ProcessingError) {
+    ///     eprintln!("{}: {}", event.message.message_id(), event.error);
+    /// }
+    ///
+    /// # #[allow(unused)]
+    /// # fn f(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+    /// SqsConsumer::builder(config)
+    ///     .hook("jobs", on_error)
+    ///     .hook("jobs", |event: TimeoutError| async move {
+    ///         eprintln!("{} ran past {:?}", event.message.message_id(), event.timeout);
+    ///     })
+    /// # }
+    /// ```
     pub fn hook<E: EventType, T, H: Hook<E, T>>(
         mut self,
         queue: impl Into<String>,
@@ -190,14 +344,37 @@ impl SqsConsumerBuilder {
     }
 
     /// Whether handlers declared with the attributes are discovered (default true). Off, only
-    /// explicit registrations count.
+    /// explicit registrations count: what a test that picks its own handlers wants.
+    ///
+    /// ```
+    /// use sqs_handler::{Body, SqsConsumer};
+    ///
+    /// # #[allow(unused)]
+    /// # fn f(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+    /// SqsConsumer::builder(config)
+    ///     .discover(false)
+    ///     .handler("jobs", |Body(b): Body| async move { println!("{b}") })
+    /// # }
+    /// ```
     pub fn discover(mut self, on: bool) -> Self {
         self.discover = on;
         self
     }
 
     /// Keeps only discovered handlers and hooks of these queues (for a process that consumes
-    /// some of the queues its binary has handlers for).
+    /// some of the queues its binary has handlers for). Handlers whose queue comes from an
+    /// unset environment variable are then left out rather than an error.
+    ///
+    /// ```
+    /// use sqs_handler::SqsConsumer;
+    ///
+    /// # #[allow(unused)]
+    /// # fn f(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+    /// // One binary, one deployment per group of queues: QUEUES=jobs,emails
+    /// let queues = std::env::var("QUEUES").unwrap_or_default();
+    /// SqsConsumer::builder(config).only_queues(queues.split(',').filter(|q| !q.is_empty()))
+    /// # }
+    /// ```
     pub fn only_queues<I, S>(mut self, queues: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -212,6 +389,16 @@ impl SqsConsumerBuilder {
     /// poll in flight is let run to its end (see [`SqsConsumer::run_until`]), so shutdown takes
     /// at most the wait time ([`QueueOptions::wait_time`], 20 s by default) plus this timeout,
     /// plus the final flush of deletes and releases.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sqs_handler::SqsConsumer;
+    ///
+    /// # #[allow(unused)]
+    /// # fn f(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+    /// SqsConsumer::builder(config).shutdown_timeout(Duration::from_secs(10))
+    /// # }
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -240,8 +427,29 @@ impl SqsConsumerBuilder {
     ///
     /// # Errors
     /// A [`BuildError`] naming what is wrong: a missing queue, an unset environment variable, a
-    /// queue with no handler or two, a `State<T>` without a value, an invalid option, or an SQS
-    /// call that failed.
+    /// queue with no handler or two, no handler at all, a `State<T>` without a value, an
+    /// invalid option, or an SQS call that failed.
+    ///
+    /// ```
+    /// use sqs_handler::{BuildError, SqsConsumer, State};
+    ///
+    /// #[derive(Clone)]
+    /// struct Db;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = sqs_local::LocalSqs::builder().queue("jobs").start().await?;
+    /// let result = SqsConsumer::builder(&server.sdk_config())
+    ///     .discover(false)
+    ///     .handler("jobs", |State(_db): State<Db>| async {})
+    ///     .build() // no .state(Db)
+    ///     .await;
+    /// let error = result.unwrap_err();
+    /// assert!(matches!(error, BuildError::MissingState { .. }));
+    /// println!("{error}"); // "... takes State<...Db> but no ...Db was given: call .state(value) on the builder"
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn build(mut self) -> Result<SqsConsumer, BuildError> {
         let mut handlers = std::mem::take(&mut self.handlers);
         let mut hooks = std::mem::take(&mut self.hooks);

@@ -60,7 +60,29 @@ pub(crate) struct Shared {
     pub(crate) breaker: Option<Arc<breaker::Breaker>>,
 }
 
-/// A built consumer, ready to run. See [`SqsConsumer::builder`].
+/// A built consumer, ready to run: one poll loop per queue, started by [`run`](Self::run) or
+/// [`run_until`](Self::run_until), which return after a graceful shutdown.
+///
+/// Make one with [`SqsConsumer::builder`]. What it does with each message (concurrency,
+/// deletes, retries, the heartbeat, timeouts, FIFO order, the circuit breaker, shutdown) is
+/// described in [How the consumer works](crate::guide::consumer).
+///
+/// ```no_run
+/// use sqs_handler::{Body, SqsConsumer, sqs_message_handler};
+///
+/// #[sqs_message_handler("jobs")]
+/// async fn run_job(Body(body): Body) {
+///     println!("{body}");
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+///     let consumer = SqsConsumer::builder(&config).build().await?;
+///     consumer.run().await?;
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug)]
 pub struct SqsConsumer {
     queues: Vec<(Arc<Shared>, Dispatch)>,
@@ -69,6 +91,18 @@ pub struct SqsConsumer {
 }
 
 /// A queue's consumer task ended abnormally (it panicked); the others were shut down.
+///
+/// Handler panics are caught and never cause this; it means a bug in the consumer itself, and
+/// the process should exit (and be restarted) rather than go on without consuming the queue.
+///
+/// ```no_run
+/// # async fn run(consumer: sqs_handler::SqsConsumer) {
+/// if let Err(e) = consumer.run().await {
+///     eprintln!("consumer of {} failed: {}", e.queue, e.message);
+///     std::process::exit(1);
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("the consumer task of queue {queue:?} ended unexpectedly: {message}")]
 pub struct RunError {
@@ -82,21 +116,85 @@ impl SqsConsumer {
     /// Starts a builder with a client made from an AWS SDK configuration
     /// (`aws_config::load_defaults(..)`: credentials, region and `AWS_ENDPOINT_URL_SQS` from the
     /// standard chain). Handlers declared with `#[sqs_message_handler]` are discovered.
-    pub fn builder(config: &aws_config::SdkConfig) -> SqsConsumerBuilder {
+    ///
+    /// ```no_run
+    /// use sqs_handler::{QueueOptions, SqsConsumer};
+    ///
+    /// # async fn build() -> Result<sqs_handler::SqsConsumer, Box<dyn std::error::Error>> {
+    /// let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    /// let consumer = SqsConsumer::builder(&config)
+    ///     .queue("jobs", QueueOptions::default().concurrency(50))
+    ///     .build()
+    ///     .await?;
+    /// # Ok(consumer)
+    /// # }
+    /// ```
+    pub fn builder(config: &aws_types::SdkConfig) -> SqsConsumerBuilder {
         SqsConsumerBuilder::new(Client::new(config))
     }
 
-    /// Starts a builder with an existing client.
+    /// Starts a builder with an existing client: one configured by hand (retries, timeouts,
+    /// an HTTP client of your choice without the `default-https-client` feature), or shared
+    /// with the rest of the application.
+    ///
+    /// ```no_run
+    /// use sqs_handler::SqsConsumer;
+    /// use sqs_handler::aws_sdk_sqs::{self, config::retry::RetryConfig};
+    ///
+    /// # async fn build() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    /// let sqs = aws_sdk_sqs::config::Builder::from(&config)
+    ///     .retry_config(RetryConfig::standard().with_max_attempts(5))
+    ///     .build();
+    /// let consumer = SqsConsumer::builder_with_client(aws_sdk_sqs::Client::from_conf(sqs))
+    ///     .build()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn builder_with_client(client: Client) -> SqsConsumerBuilder {
         SqsConsumerBuilder::new(client)
     }
 
-    /// A handle to read the status of each queue; take it before running.
+    /// A handle to read the status of each queue; take it before running (`run` consumes the
+    /// consumer), and read it from a health check while it runs.
+    ///
+    /// ```no_run
+    /// # async fn run(consumer: sqs_handler::SqsConsumer) -> Result<(), sqs_handler::RunError> {
+    /// let status = consumer.status();
+    /// tokio::spawn(async move {
+    ///     loop {
+    ///         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    ///         for queue in status.snapshot() {
+    ///             println!("{}: {} in flight, {} failed", queue.queue, queue.in_flight, queue.failed);
+    ///         }
+    ///     }
+    /// });
+    /// consumer.run().await
+    /// # }
+    /// ```
     pub fn status(&self) -> StatusHandle {
         self.status.clone()
     }
 
-    /// The queues this consumer polls.
+    /// The queues this consumer polls, by name.
+    ///
+    /// ```
+    /// use sqs_handler::SqsConsumer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = sqs_local::LocalSqs::builder().queue("a").queue("b").start().await?;
+    /// let consumer = SqsConsumer::builder(&server.sdk_config())
+    ///     .discover(false)
+    ///     .handler("a", || async {})
+    ///     .handler("b", || async {})
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(consumer.queues(), ["a", "b"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn queues(&self) -> Vec<&str> {
         self.queues.iter().map(|(s, _)| &*s.queue).collect()
     }
@@ -119,6 +217,37 @@ impl SqsConsumer {
     ///
     /// # Errors
     /// When a queue's consumer task panicked, which the consumer's own code never does.
+    ///
+    /// # Example
+    ///
+    /// Stop after a deadline, or on Ctrl-C or SIGTERM, whichever comes first (here against a
+    /// local server, and with a short long poll so that the shutdown is quick):
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sqs_handler::{QueueOptions, SqsConsumer, shutdown_signal};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = sqs_local::LocalSqs::builder().queue("jobs").start().await?;
+    /// # let config = server.sdk_config();
+    /// let consumer = SqsConsumer::builder(&config)
+    ///     .discover(false)
+    ///     .queue("jobs", QueueOptions::default().wait_time(Duration::from_secs(1)))
+    ///     .handler("jobs", || async {})
+    ///     .build()
+    ///     .await?;
+    /// consumer
+    ///     .run_until(async {
+    ///         tokio::select! {
+    ///             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+    ///             _ = shutdown_signal() => {}
+    ///         }
+    ///     })
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), RunError> {
         let token = CancellationToken::new();
         let mut set = JoinSet::new();
@@ -154,7 +283,15 @@ impl SqsConsumer {
         }
     }
 
-    /// Runs until Ctrl-C or SIGTERM, then shuts down gracefully.
+    /// Runs until Ctrl-C or SIGTERM ([`shutdown_signal`]), then shuts down gracefully as
+    /// [`run_until`](Self::run_until) describes.
+    ///
+    /// ```no_run
+    /// # async fn run(config: &aws_config::SdkConfig) -> Result<(), Box<dyn std::error::Error>> {
+    /// sqs_handler::SqsConsumer::builder(config).build().await?.run().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// As [`SqsConsumer::run_until`].
@@ -164,6 +301,25 @@ impl SqsConsumer {
 }
 
 /// Completes on Ctrl-C, or on SIGTERM on Unix (what Kubernetes sends before stopping a pod).
+///
+/// [`SqsConsumer::run`] waits for it. To stop an HTTP server and the consumer together, share
+/// one signal:
+///
+/// ```no_run
+/// use sqs_handler::shutdown_signal;
+/// use tokio::sync::watch;
+///
+/// # async fn run(consumer: sqs_handler::SqsConsumer) -> Result<(), sqs_handler::RunError> {
+/// let (stop, mut stopping) = watch::channel(false);
+/// tokio::spawn(async move {
+///     shutdown_signal().await;
+///     let _ = stop.send(true);
+/// });
+/// let mut for_http = stopping.clone();
+/// // ... give `for_http.wait_for(|s| *s)` to the HTTP server's graceful shutdown ...
+/// consumer.run_until(async move { let _ = stopping.wait_for(|s| *s).await; }).await
+/// # }
+/// ```
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {

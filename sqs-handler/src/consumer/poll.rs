@@ -178,6 +178,13 @@ impl Worker {
             .queue_url(&shared.url)
             .max_number_of_messages(max as i32)
             .wait_time_seconds(wait)
+            // The heartbeat keeps this visibility; the queue's attribute applies without it.
+            .set_visibility_timeout(
+                shared
+                    .options
+                    .visibility_timeout
+                    .map(|_| i32::try_from(shared.visibility.as_secs()).unwrap_or(i32::MAX)),
+            )
             .set_message_system_attribute_names(Some(shared.options.system_attributes.clone()))
             .message_attribute_names("All")
             .send()

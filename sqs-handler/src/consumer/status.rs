@@ -18,7 +18,17 @@ pub(crate) struct Counters {
     pub(crate) breaker: std::sync::OnceLock<Arc<Breaker>>,
 }
 
-/// A snapshot of one queue's consumer.
+/// A snapshot of one queue's consumer, from [`StatusHandle`]. The counters count from the
+/// start of the consumer.
+///
+/// ```
+/// use sqs_handler::{CircuitState, QueueStatus};
+///
+/// /// Ready while polling with a closed circuit.
+/// fn ready(status: &QueueStatus) -> bool {
+///     status.running && status.circuit == CircuitState::Closed
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct QueueStatus {
@@ -41,6 +51,42 @@ pub struct QueueStatus {
 }
 
 /// Reads the status of a consumer's queues; cheap to clone, usable after the consumer starts.
+///
+/// Take it with [`SqsConsumer::status`](crate::SqsConsumer::status) before running the
+/// consumer; serve it from a health check, or log it.
+///
+/// ```
+/// use std::time::Duration;
+/// use sqs_handler::{Producer, QueueOptions, SqsConsumer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = sqs_local::LocalSqs::builder().queue("jobs").start().await?;
+/// let config = server.sdk_config();
+/// Producer::new(&config).send_json("jobs", &[1, 2, 3]).await?;
+///
+/// let consumer = SqsConsumer::builder(&config)
+///     .discover(false)
+///     .queue("jobs", QueueOptions::default().wait_time(Duration::from_secs(1)))
+///     .handler("jobs", || async {})
+///     .build()
+///     .await?;
+/// let status = consumer.status();
+/// let watcher = status.clone();
+/// consumer
+///     .run_until(async move {
+///         while watcher.queue("jobs").is_none_or(|q| q.processed < 1) {
+///             tokio::time::sleep(Duration::from_millis(10)).await;
+///         }
+///     })
+///     .await?;
+///
+/// let jobs = status.queue("jobs").unwrap();
+/// assert_eq!((jobs.received, jobs.processed, jobs.deleted), (1, 1, 1));
+/// assert!(!jobs.running);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct StatusHandle {
     pub(crate) queues: Arc<Vec<(String, Arc<Counters>)>>,
@@ -48,6 +94,14 @@ pub struct StatusHandle {
 
 impl StatusHandle {
     /// One snapshot per queue.
+    ///
+    /// ```
+    /// # fn log(status: &sqs_handler::StatusHandle) {
+    /// for queue in status.snapshot() {
+    ///     println!("{}: {} in flight, {} failed", queue.queue, queue.in_flight, queue.failed);
+    /// }
+    /// # }
+    /// ```
     pub fn snapshot(&self) -> Vec<QueueStatus> {
         self.queues
             .iter()
@@ -65,6 +119,12 @@ impl StatusHandle {
     }
 
     /// The snapshot of one queue.
+    ///
+    /// ```
+    /// # fn check(status: &sqs_handler::StatusHandle) {
+    /// let healthy = status.queue("jobs").is_some_and(|q| q.running);
+    /// # }
+    /// ```
     pub fn queue(&self, name: &str) -> Option<QueueStatus> {
         self.snapshot().into_iter().find(|s| s.queue == name)
     }
