@@ -11,10 +11,16 @@ pub(crate) fn body_md5(body: &str) -> [u8; 16] {
     Md5::digest(body.as_bytes()).into()
 }
 
+/// The deduplication id content-based deduplication gives a FIFO message: the lower-case hex
+/// SHA-256 of its body, as SQS computes it.
+pub(crate) fn sha256_hex(body: &str) -> String {
+    hex(&sha2::Sha256::digest(body.as_bytes()))
+}
+
 /// Lower-case hex of a digest.
-pub(crate) fn hex(digest: &[u8; 16]) -> String {
+pub(crate) fn hex(digest: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(32);
+    let mut s = String::with_capacity(2 * digest.len());
     for b in digest {
         s.push(HEX[(b >> 4) as usize] as char);
         s.push(HEX[(b & 0xf) as usize] as char);
@@ -59,7 +65,7 @@ pub(crate) fn attributes_md5(attrs: &BTreeMap<String, MessageAttributeValue>) ->
             put_prefixed(&mut h, b);
         }
     }
-    Some(hex(&h.finalize().into()))
+    Some(hex(&h.finalize()))
 }
 
 #[cfg(test)]
@@ -70,6 +76,14 @@ mod tests {
     fn body_digest_is_plain_md5() {
         assert_eq!(hex(&body_md5("")), "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!(hex(&body_md5("hello")), "5d41402abc4b2a76b9719d911017c592");
+    }
+
+    #[test]
+    fn content_deduplication_id_is_sha256_hex() {
+        assert_eq!(
+            sha256_hex("hello"),
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
     }
 
     #[test]

@@ -97,24 +97,41 @@ impl ApiError {
         )
     }
 
-    /// A queue with this name exists with other attributes.
-    pub fn queue_name_exists(name: &str) -> Self {
+    /// A queue with this name exists with another value for `attribute`.
+    // Text: LocalStack's AWS-validated snapshot (tests/aws/services/sqs/test_sqs.snapshot.json,
+    // test_create_queue_with_different_attributes_raises_exception), no final period.
+    pub fn queue_name_exists(attribute: &str) -> Self {
         Self::new(
             "QueueNameExists",
             "QueueAlreadyExists",
             format!(
-                "A queue already exists with the same name ({name}) and a different value for an attribute."
+                "A queue already exists with the same name and a different value for attribute {attribute}"
             ),
         )
     }
 
-    /// A batch request with no entries.
-    pub fn empty_batch() -> Self {
+    /// A batch request with no entries; `entry_type` names them, as
+    /// `SendMessageBatchRequestEntry`.
+    // Text: a connector test run against AWS (ballerina module-ballerinax-aws.sqs,
+    // "There should be at least one SendMessageBatchRequestEntry in the request."), and moto.
+    pub fn empty_batch(entry_type: &str) -> Self {
         Self::new(
             "EmptyBatchRequest",
             "AWS.SimpleQueueService.EmptyBatchRequest",
-            "There should be at least one entry in the request.",
+            format!("There should be at least one {entry_type} in the request."),
         )
+    }
+
+    /// AddPermission with more actions than a policy statement takes.
+    // Code, status: the SQS service model (OverLimit, 403). Text: moto's test_add_permission_errors.
+    pub fn too_many_actions(count: usize) -> Self {
+        let mut e = Self::new(
+            "OverLimit",
+            "OverLimit",
+            format!("{count} Actions were found, maximum allowed is 7."),
+        );
+        e.status = StatusCode::FORBIDDEN;
+        e
     }
 
     /// A batch request with more than ten entries.
@@ -136,13 +153,12 @@ impl ApiError {
     }
 
     /// A batch entry id with characters or a length SQS refuses.
-    pub fn invalid_batch_entry_id(id: &str) -> Self {
+    // Text: LocalStack's AWS-validated snapshot (test_send_batch_invalid_batch_id...).
+    pub fn invalid_batch_entry_id() -> Self {
         Self::new(
             "InvalidBatchEntryId",
             "AWS.SimpleQueueService.InvalidBatchEntryId",
-            format!(
-                "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long. Got {id:?}."
-            ),
+            "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.",
         )
     }
 

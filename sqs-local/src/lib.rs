@@ -42,6 +42,7 @@
 mod connections;
 mod digest;
 mod error;
+mod policy;
 mod protocol;
 mod queue;
 mod server;
@@ -59,8 +60,13 @@ pub use error::ApiError;
 pub use protocol::MessageAttributeValue;
 pub use store::{ApiStats, Operation, SqsState};
 
-/// The region of the clients and configurations this crate makes.
+/// The region of the clients and configurations this crate makes, unless a server is given
+/// another with [`LocalSqsBuilder::region`].
 pub const REGION: &str = "us-east-1";
+
+/// The account that owns a server's queues unless it is given another with
+/// [`LocalSqsBuilder::account_id`].
+pub const DEFAULT_ACCOUNT_ID: &str = queue::DEFAULT_ACCOUNT_ID;
 
 /// Builds a [`LocalSqs`]: where to listen, on what state, with which queues.
 #[derive(Debug)]
@@ -70,6 +76,8 @@ pub struct LocalSqsBuilder {
     queues: Vec<String>,
     advertised_url: Option<String>,
     limits: connections::Limits,
+    region: Option<String>,
+    account_id: String,
 }
 
 impl LocalSqsBuilder {
@@ -100,6 +108,23 @@ impl LocalSqsBuilder {
         self
     }
 
+    /// The region of the queues created at start, of requests that carry no signature, and of
+    /// [`LocalSqs::client`]. The default is the state's region ([`REGION`] for new state). A
+    /// signed request acts in the region of its signature, as on SQS, where queues are per
+    /// region.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// The account that owns the queues this server creates and serves: it is in their URLs
+    /// and ARNs (default [`DEFAULT_ACCOUNT_ID`]). Servers on one [`SqsState`] with different
+    /// accounts do not see each other's queues.
+    pub fn account_id(mut self, account_id: impl Into<String>) -> Self {
+        self.account_id = account_id.into();
+        self
+    }
+
     /// How many connections are served at once (default 4096); more wait to be accepted.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.limits.max_connections = max.max(1);
@@ -121,13 +146,17 @@ impl LocalSqsBuilder {
         let listener = TcpListener::bind(self.addr).await?;
         let addr = listener.local_addr()?;
         let state = self.state.unwrap_or_else(|| SqsState::new(REGION));
+        let scope = store::Scope {
+            region: self.region.unwrap_or_else(|| state.region().to_owned()),
+            account: self.account_id,
+        };
         for name in &self.queues {
             let mut attrs = std::collections::BTreeMap::new();
             if name.ends_with(".fifo") {
                 attrs.insert("FifoQueue".to_owned(), "true".to_owned());
             }
             state
-                .create_queue(name, &attrs)
+                .create_in(&scope, name, &attrs)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         }
         let base_url = self
@@ -138,12 +167,16 @@ impl LocalSqsBuilder {
             listener,
             state.clone(),
             token.clone(),
-            base_url,
+            server::Site {
+                base_url,
+                scope: scope.clone(),
+            },
             self.limits,
         ));
-        tracing::info!(%addr, "sqs-local listening");
+        tracing::info!(%addr, region = %scope.region, account = %scope.account, "sqs-local listening");
         Ok(LocalSqs {
             addr,
+            scope,
             state,
             token,
             task: Some(task),
@@ -156,6 +189,7 @@ impl LocalSqsBuilder {
 #[derive(Debug)]
 pub struct LocalSqs {
     addr: SocketAddr,
+    scope: store::Scope,
     state: SqsState,
     token: CancellationToken,
     task: Option<JoinHandle<()>>,
@@ -178,6 +212,8 @@ impl LocalSqs {
             queues: Vec::new(),
             advertised_url: None,
             limits: connections::Limits::default(),
+            region: None,
+            account_id: DEFAULT_ACCOUNT_ID.to_owned(),
         }
     }
 
@@ -191,6 +227,17 @@ impl LocalSqs {
         format!("http://{}", self.addr)
     }
 
+    /// The region of [`LocalSqs::client`], of the queues created at start and of unsigned
+    /// requests.
+    pub fn region(&self) -> &str {
+        &self.scope.region
+    }
+
+    /// The account that owns this server's queues.
+    pub fn account_id(&self) -> &str {
+        &self.scope.account
+    }
+
     /// The queues and messages served.
     pub fn state(&self) -> &SqsState {
         &self.state
@@ -201,10 +248,11 @@ impl LocalSqs {
         self.state.stats()
     }
 
-    /// An AWS SDK configuration for this server: its endpoint, region `us-east-1` and static
-    /// test credentials; nothing read from the environment.
+    /// An AWS SDK configuration for this server: its endpoint, its region (`us-east-1` unless
+    /// [`LocalSqsBuilder::region`] chose another) and static test credentials; nothing read
+    /// from the environment.
     pub fn sdk_config(&self) -> aws_config::SdkConfig {
-        sdk_config_for(&self.endpoint_url())
+        sdk_config_in(&self.endpoint_url(), &self.scope.region)
     }
 
     /// An `aws-sdk-sqs` client for this server.
@@ -242,9 +290,15 @@ fn default_base_url(addr: SocketAddr) -> String {
 /// An AWS SDK configuration for an SQS-compatible endpoint, with region `us-east-1` and static
 /// test credentials.
 pub fn sdk_config_for(endpoint_url: &str) -> aws_config::SdkConfig {
+    sdk_config_in(endpoint_url, REGION)
+}
+
+/// An AWS SDK configuration for an SQS-compatible endpoint in `region` (queues are per
+/// region), with static test credentials.
+pub fn sdk_config_in(endpoint_url: &str, region: &str) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
+        .region(Region::new(region.to_owned()))
         .endpoint_url(endpoint_url)
         .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
             Credentials::new("test", "test", None, None, "sqs-local"),

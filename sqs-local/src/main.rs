@@ -6,12 +6,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 const USAGE: &str = "\
-usage: sqs-local [--bind ADDR] [--port PORT] [--advertise URL] [--queue NAME]...
+usage: sqs-local [--bind ADDR] [--port PORT] [--advertise URL] [--region REGION]
+                 [--account ID] [--queue NAME]...
 
   --bind ADDR      address to listen on (default 127.0.0.1)
   --port PORT      port to listen on (default 9324; 0 picks a free one)
   --advertise URL  what queue URLs start with, for clients that reach the server by another
                    name (default http://ADDR:PORT, 127.0.0.1 for an unspecified ADDR)
+  --region REGION  region of the --queue queues and of unsigned requests (default us-east-1);
+                   a signed request acts in the region it was signed for
+  --account ID     the 12-digit account that owns the queues (default 000000000000)
   --queue NAME     a queue to create at start; repeat for more; a name ending in .fifo is FIFO
   -h, --help       this text
 
@@ -23,6 +27,8 @@ struct Args {
     bind: IpAddr,
     port: u16,
     advertise: Option<String>,
+    region: Option<String>,
+    account: Option<String>,
     queues: Vec<String>,
 }
 
@@ -31,6 +37,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 9324,
         advertise: None,
+        region: None,
+        account: None,
         queues: Vec::new(),
     };
     while let Some(arg) = args.next() {
@@ -57,6 +65,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                     ));
                 }
                 out.advertise = Some(v);
+            }
+            "--region" => out.region = Some(value("--region")?),
+            "--account" => {
+                let v = value("--account")?;
+                if v.len() != 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!("--account {v:?} is not a 12-digit account id"));
+                }
+                out.account = Some(v);
             }
             "--queue" => out.queues.push(value("--queue")?),
             other => return Err(format!("unknown argument {other:?}")),
@@ -87,6 +103,12 @@ async fn main() -> ExitCode {
     let mut builder = sqs_local::LocalSqs::builder().bind(SocketAddr::new(args.bind, args.port));
     if let Some(url) = args.advertise {
         builder = builder.advertised_url(url);
+    }
+    if let Some(region) = args.region {
+        builder = builder.region(region);
+    }
+    if let Some(account) = args.account {
+        builder = builder.account_id(account);
     }
     for q in args.queues {
         builder = builder.queue(q);

@@ -252,6 +252,23 @@ pub(crate) struct ReceiptEntry {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+pub(crate) struct AddPermissionRequest {
+    pub(crate) queue_url: Option<String>,
+    pub(crate) label: Option<String>,
+    #[serde(rename = "AWSAccountIds")]
+    pub(crate) aws_account_ids: Option<Vec<String>>,
+    pub(crate) actions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct RemovePermissionRequest {
+    pub(crate) queue_url: Option<String>,
+    pub(crate) label: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub(crate) struct StartMessageMoveTaskRequest {
     pub(crate) source_arn: Option<String>,
     pub(crate) destination_arn: Option<String>,
@@ -272,12 +289,14 @@ pub(crate) struct CancelMessageMoveTaskRequest {
 }
 
 /// Checks the ids of a batch request: present, well formed, distinct, at most ten.
+/// `entry_type` names the entries in the error for an empty batch.
 pub(crate) fn check_batch_ids<'a>(
+    entry_type: &str,
     ids: impl ExactSizeIterator<Item = Option<&'a str>>,
 ) -> ApiResult<()> {
     let count = ids.len();
     if count == 0 {
-        return Err(ApiError::empty_batch());
+        return Err(ApiError::empty_batch(entry_type));
     }
     if count > 10 {
         return Err(ApiError::too_many_entries(count));
@@ -291,7 +310,7 @@ pub(crate) fn check_batch_ids<'a>(
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !valid {
-            return Err(ApiError::invalid_batch_entry_id(id));
+            return Err(ApiError::invalid_batch_entry_id());
         }
         if seen.contains(&id) {
             return Err(ApiError::batch_ids_not_distinct(id));

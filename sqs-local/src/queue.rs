@@ -23,8 +23,8 @@ use crate::protocol::{MessageAttributeValue, ReceivedMessage, SendEntry, SendRes
 pub(crate) const MAX_VISIBILITY_TIMEOUT: i64 = 43_200;
 /// How long a FIFO deduplication id is remembered.
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
-/// The account id in queue URLs and ARNs.
-pub(crate) const ACCOUNT_ID: &str = "000000000000";
+/// The account id in queue URLs and ARNs unless a server is given another.
+pub(crate) const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 /// Who sent a message, as `SenderId` reports it.
 const SENDER_ID: &str = "AIDAIT2UOQQY3AUEKVGXU";
 
@@ -40,7 +40,6 @@ pub(crate) fn epoch_millis() -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Redrive {
     pub(crate) target_arn: String,
-    pub(crate) target_name: String,
     pub(crate) max_receive_count: u32,
 }
 
@@ -72,6 +71,10 @@ impl Default for QueueConfig {
         }
     }
 }
+
+/// Attributes that an empty value removes, as on SQS (the policies are JSON documents; an empty
+/// string is not one, and SQS reads it as "no policy").
+const REMOVED_WHEN_EMPTY: &[&str] = &["Policy", "RedriveAllowPolicy"];
 
 /// Attribute names SetQueueAttributes takes that only need storing.
 const STORED_ATTRIBUTES: &[&str] = &[
@@ -128,14 +131,11 @@ pub(crate) fn parse_redrive(value: &str) -> ApiResult<Option<Redrive>> {
     if !(1..=1000).contains(&count) {
         return Err(bad("Value for maxReceiveCount must be between 1 and 1000."));
     }
-    let name = arn
-        .rsplit(':')
-        .next()
-        .filter(|n| !n.is_empty() && arn.starts_with("arn:"))
-        .ok_or_else(|| bad("Invalid value for deadLetterTargetArn."))?;
+    if !arn.starts_with("arn:") || arn.ends_with(':') {
+        return Err(bad("Invalid value for deadLetterTargetArn."));
+    }
     Ok(Some(Redrive {
         target_arn: arn.to_owned(),
-        target_name: name.to_owned(),
         max_receive_count: count as u32,
     }))
 }
@@ -171,6 +171,9 @@ impl QueueConfig {
                 "ContentBasedDeduplication" if fifo => {
                     self.content_based_deduplication = parse_bool(name, value)?;
                 }
+                n if REMOVED_WHEN_EMPTY.contains(&n) && value.is_empty() => {
+                    self.stored.remove(n);
+                }
                 n if STORED_ATTRIBUTES.contains(&n)
                     || (fifo && FIFO_STORED_ATTRIBUTES.contains(&n)) =>
                 {
@@ -180,6 +183,21 @@ impl QueueConfig {
             }
         }
         Ok(())
+    }
+
+    /// The first of `attrs` whose value differs from this configuration's, as CreateQueue
+    /// checks an existing queue: attributes not given are not compared.
+    pub(crate) fn differing_attribute<'a>(
+        &self,
+        fifo: bool,
+        attrs: &'a BTreeMap<String, String>,
+    ) -> Option<&'a str> {
+        attrs.iter().find_map(|(name, value)| {
+            let mut one = self.clone();
+            let single = BTreeMap::from([(name.clone(), value.clone())]);
+            let differs = one.apply(fifo, &single).is_err() || one != *self;
+            differs.then_some(name.as_str())
+        })
     }
 }
 
@@ -251,6 +269,10 @@ pub(crate) struct QueueState {
 #[derive(Debug)]
 pub(crate) struct Queue {
     pub(crate) name: String,
+    /// The region the queue lives in (queues are per region and account, as on SQS).
+    pub(crate) region: String,
+    /// The account that owns the queue.
+    pub(crate) account: String,
     pub(crate) arn: String,
     pub(crate) fifo: bool,
     /// Keys the digests in this queue's receipt handles.
@@ -271,10 +293,20 @@ pub(crate) fn validate_name(name: &str) -> ApiResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid_parameter(format!(
-            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length. Got queue name {name:?}."
-        )))
+        // Text: LocalStack's provider.py (assert_queue_name), no final period.
+        Err(ApiError::invalid_parameter(
+            "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
+        ))
     }
+}
+
+/// A FIFO message without a deduplication id on a queue without content-based deduplication.
+// Text: LocalStack's AWS-validated snapshot
+// (test_send_batch_missing_deduplication_id_for_fifo_queue), no final period.
+fn missing_deduplication_id() -> ApiError {
+    ApiError::invalid_parameter(
+        "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
+    )
 }
 
 fn attribute_size(attrs: &BTreeMap<String, MessageAttributeValue>) -> usize {
@@ -301,37 +333,62 @@ fn validate_attributes(attrs: &BTreeMap<String, MessageAttributeValue>) -> ApiRe
         )));
     }
     for (name, value) in attrs {
-        let lower = name.to_ascii_lowercase();
-        if name.is_empty()
-            || name.len() > 256
-            || lower.starts_with("aws.")
-            || lower.starts_with("amazon.")
-            || name.starts_with('.')
-            || name.ends_with('.')
-            || name.contains("..")
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-        {
+        validate_attribute_name(name)?;
+        let base = value.data_type.split('.').next().unwrap_or("");
+        if !matches!(base, "String" | "Number" | "Binary") {
+            // Text: SQS's answer quoted in grafana/k6-jslib-aws pull request 65 (2023).
             return Err(ApiError::invalid_parameter(format!(
-                "Message attribute name '{name}' is invalid: use letters, digits, _ - and ., no leading AWS. or Amazon., at most 256 characters."
+                "The type of message (user) attribute '{name}' is invalid. You must use only the following supported type prefixes: Binary, Number, String."
             )));
         }
-        let base = value.data_type.split('.').next().unwrap_or("");
-        let ok = match base {
-            "String" | "Number" => value.string_value.is_some(),
-            "Binary" => value.binary_value.is_some(),
-            _ => false,
+        let has_value = match base {
+            "Binary" => value.binary_value.as_ref().is_some_and(|b| !b.is_empty()),
+            _ => value.string_value.as_ref().is_some_and(|s| !s.is_empty()),
         };
-        if !ok {
+        if !has_value {
+            // Text: LocalStack's AWS-validated snapshot (test_send_message_with_empty_string_attribute),
+            // there for 'String'; the other types are assumed to read alike.
+            let kind = if base == "Binary" { "Binary" } else { "String" };
             return Err(ApiError::invalid_parameter(format!(
-                "The message attribute '{name}' has an invalid type or value: DataType {:?} must be String, Number or Binary (optionally .custom) with the matching StringValue or BinaryValue.",
-                value.data_type
+                "Message (user) attribute '{name}' must contain a non-empty value of type '{kind}'."
             )));
         }
         if base == "Number" {
             validate_number(name, value.string_value.as_deref().unwrap_or(""))?;
         }
+    }
+    Ok(())
+}
+
+/// Checks a message attribute name as SQS does: under 256 bytes of letters, digits, `_`, `-`
+/// and `.`, not starting with `AWS.` or `Amazon.` (any case), not starting or ending with `.`,
+/// and without `..`.
+// Texts: LocalStack's provider.py (check_attributes), whose odd wording ("upper and lower score
+// characters", the trailing space) reads as copied from SQS; no capture covers "..", which
+// SQS's developer guide forbids, so it gets the character message.
+fn validate_attribute_name(name: &str) -> ApiResult<()> {
+    if name.len() >= 256 {
+        return Err(ApiError::invalid_parameter(
+            "Message (user) attribute names must be shorter than 256 Bytes",
+        ));
+    }
+    let chars_ok = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if name.is_empty() || !chars_ok || name.contains("..") {
+        return Err(ApiError::invalid_parameter(
+            "Message (user) attributes name can only contain upper and lower score characters, digits, periods, hyphens and underscores. ",
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("aws.")
+        || lower.starts_with("amazon.")
+        || name.starts_with('.')
+        || name.ends_with('.')
+    {
+        return Err(ApiError::invalid_parameter(
+            "You can't use message attribute names beginning with 'AWS.' or 'Amazon.'. These strings are reserved for internal use. Additionally, they cannot start or end with '.'.",
+        ));
     }
     Ok(())
 }
@@ -371,14 +428,16 @@ fn validate_number(name: &str, value: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// Whether a `MessageAttributeNames` filter list selects `name`: `All`, `.*`, the name itself,
+/// or a prefix wildcard: `Custom.*` selects every name that starts with `Custom` (`Custom`,
+/// `Custom.Id`, `CustomerId`), as the ReceiveMessage reference describes it.
 fn attribute_filter_matches(filters: &[String], name: &str) -> bool {
     filters.iter().any(|f| {
         f == "All"
             || f == ".*"
             || f == name
-            || f.strip_suffix(".*").is_some_and(|prefix| {
-                name.starts_with(prefix) && name[prefix.len()..].starts_with('.')
-            })
+            || f.strip_suffix(".*")
+                .is_some_and(|prefix| name.starts_with(prefix))
     })
 }
 
@@ -416,13 +475,16 @@ impl Queue {
     pub(crate) fn new(
         name: &str,
         region: &str,
+        account: &str,
         config: QueueConfig,
         tags: BTreeMap<String, String>,
     ) -> Self {
         let now = epoch_millis() / 1000;
         Self {
             name: name.to_owned(),
-            arn: format!("arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}"),
+            region: region.to_owned(),
+            account: account.to_owned(),
+            arn: format!("arn:aws:sqs:{region}:{account}:{name}"),
             fifo: name.ends_with(".fifo"),
             // From the operating system's generator: the handles must not be predictable.
             secret: Uuid::new_v4().into_bytes(),
@@ -484,10 +546,15 @@ impl Queue {
             )));
         }
         let delay = match entry.delay_seconds {
-            Some(_) if self.fifo => {
-                return Err(ApiError::invalid_parameter(
-                    "The request include parameter that is not valid for this queue type: DelaySeconds is set per queue on FIFO queues.",
-                ));
+            // FIFO queues take no per-message delay, but an explicit 0 is accepted (and the
+            // queue's delay applies). Behaviour and text: LocalStack's AWS-validated tests
+            // (test_fifo_queue_send_message_with_zero_delay_defaults_to_queue_delay, and the
+            // snapshot of test_fifo_queue_send_message_with_delay_seconds_fails).
+            Some(0) if self.fifo => st.config.delay_seconds,
+            Some(d) if self.fifo => {
+                return Err(ApiError::invalid_parameter(format!(
+                    "Value {d} for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid for this queue type."
+                )));
             }
             Some(d) if !(0..=900).contains(&d) => {
                 return Err(ApiError::invalid_parameter(format!(
@@ -504,8 +571,10 @@ impl Queue {
             if let Some(v) = value {
                 let ok = !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic());
                 if !ok {
+                    // Text: LocalStack's AWS-validated snapshot
+                    // (test_send_message_to_standard_queue_with_invalid_message_group_id).
                     return Err(ApiError::invalid_parameter(format!(
-                        "Value {v:?} for parameter {field} is invalid: 1 to 128 printable ASCII characters."
+                        "Value {v} for parameter {field} is invalid. Reason: {field} can only include alphanumeric and punctuation characters. 1 to 128 in length."
                     )));
                 }
             }
@@ -517,19 +586,17 @@ impl Queue {
                 .ok_or_else(|| ApiError::missing_parameter("MessageGroupId"))?;
             let dedup = match entry.message_deduplication_id {
                 Some(d) => d,
-                None if st.config.content_based_deduplication => digest::hex(&body_md5),
-                None => {
-                    return Err(ApiError::invalid_parameter(
-                        "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly.",
-                    ));
-                }
+                // SQS's content-based deduplication id is the SHA-256 of the body.
+                None if st.config.content_based_deduplication => digest::sha256_hex(&body),
+                None => return Err(missing_deduplication_id()),
             };
             (Some(group), Some(dedup))
         } else {
-            if entry.message_deduplication_id.is_some() {
-                return Err(ApiError::invalid_parameter(
-                    "The request include parameter that is not valid for this queue type: MessageDeduplicationId is only for FIFO queues.",
-                ));
+            if let Some(d) = &entry.message_deduplication_id {
+                // Text: LocalStack's models.py (StandardQueue.put); no AWS capture was found.
+                return Err(ApiError::invalid_parameter(format!(
+                    "Value {d} for parameter MessageDeduplicationId is invalid. Reason: The request includes a parameter that is not valid for this queue type."
+                )));
             }
             (entry.message_group_id, None)
         };
@@ -595,6 +662,28 @@ impl Queue {
         drop(st);
         self.notify.notify_waiters();
         Ok(result)
+    }
+
+    /// Checks a SendMessageBatch entry for what a FIFO queue requires of every entry: SQS
+    /// refuses the whole batch (not the entry) when one lacks a group id, or a deduplication
+    /// id while content-based deduplication is off.
+    pub(crate) fn check_fifo_batch_entry(&self, entry: &SendEntry) -> ApiResult<()> {
+        if !self.fifo {
+            return Ok(());
+        }
+        if entry.message_deduplication_id.is_none()
+            && !self.lock().config.content_based_deduplication
+        {
+            return Err(missing_deduplication_id());
+        }
+        if entry.message_group_id.is_none() {
+            // Text and code: LocalStack's AWS-validated snapshot
+            // (test_send_batch_missing_message_group_id_for_fifo_queue).
+            return Err(ApiError::invalid_parameter(
+                "The request must contain the parameter MessageGroupId.",
+            ));
+        }
+        Ok(())
     }
 
     /// Takes messages moved here: from a source queue's redrive when `source_arn` names it.
@@ -798,7 +887,10 @@ impl Queue {
                 "Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change."
             )));
         };
-        if m.receive_count != count || m.visible_at <= now {
+        // The latest handle of a message still works after its visibility timeout lapsed, as
+        // long as nobody received the message since (SQS answers MessageNotInflight only for
+        // an older handle).
+        if m.receive_count != count {
             return Err(ApiError::message_not_inflight());
         }
         let earlier = now + Duration::from_secs(timeout as u64) < m.visible_at;
@@ -1037,7 +1129,13 @@ mod tests {
     use super::*;
 
     fn queue(name: &str) -> Queue {
-        Queue::new(name, "us-east-1", QueueConfig::default(), BTreeMap::new())
+        Queue::new(
+            name,
+            "us-east-1",
+            DEFAULT_ACCOUNT_ID,
+            QueueConfig::default(),
+            BTreeMap::new(),
+        )
     }
 
     fn send(q: &Queue, body: &str, now: Instant) {
@@ -1227,7 +1325,7 @@ mod tests {
         let r = parse_redrive(r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"3"}"#)
             .unwrap()
             .unwrap();
-        assert_eq!((r.target_name.as_str(), r.max_receive_count), ("dlq", 3));
+        assert_eq!(r.max_receive_count, 3);
         assert!(parse_redrive(r#"{"maxReceiveCount":3}"#).is_err());
         assert!(parse_redrive("").unwrap().is_none());
     }
@@ -1236,7 +1334,9 @@ mod tests {
     fn attribute_filters() {
         let f = vec!["a.*".to_owned(), "exact".to_owned()];
         assert!(attribute_filter_matches(&f, "a.b"));
-        assert!(!attribute_filter_matches(&f, "ab"));
+        assert!(attribute_filter_matches(&f, "a"));
+        assert!(attribute_filter_matches(&f, "ab"));
+        assert!(!attribute_filter_matches(&f, "b.a"));
         assert!(attribute_filter_matches(&f, "exact"));
         assert!(attribute_filter_matches(&["All".to_owned()], "x"));
     }

@@ -13,19 +13,27 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connections::{self, Limits};
 use crate::error::ApiError;
-use crate::store::{Closing, Operation, SqsState};
+use crate::store::{Closing, Operation, Scope, SqsState};
 
 /// The largest request body read: a 1 MiB batch, base64 binary attributes and JSON framing.
 pub(crate) const MAX_BODY: usize = 4 * 1024 * 1024;
 const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
 
+/// Where a server is: what its queue URLs start with, and its account and default region.
+#[derive(Debug, Clone)]
+pub(crate) struct Site {
+    /// `http://host:port` that queue URLs start with: the server's own, never a client's
+    /// `Host` header (a client must not be able to point other clients' queue URLs elsewhere).
+    pub(crate) base_url: String,
+    /// The server's account, and the region of requests that carry no signature.
+    pub(crate) scope: Scope,
+}
+
 #[derive(Debug, Clone)]
 struct Ctx {
     state: SqsState,
     closing: Closing,
-    /// `http://host:port` that queue URLs start with: the server's own, never a client's
-    /// `Host` header (a client must not be able to point other clients' queue URLs elsewhere).
-    base_url: String,
+    site: Site,
     body_read_timeout: Duration,
 }
 
@@ -94,6 +102,29 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
+/// The region a request was signed for: the third part of the SigV4 credential scope,
+/// `Authorization: AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/sqs/aws4_request, ...`. sqs-local
+/// does not check signatures; it only reads where the client meant to act.
+fn signing_region(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let credential = auth.split("Credential=").nth(1)?;
+    let region = credential.split([',', ' ']).next()?.split('/').nth(2)?;
+    let valid = !region.is_empty()
+        && region.len() <= 64
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    valid.then(|| region.to_owned())
+}
+
+/// The scope a request acts in: its signing region (or the server's), the server's account.
+fn request_scope(site: &Site, headers: &HeaderMap) -> Scope {
+    Scope {
+        region: signing_region(headers).unwrap_or_else(|| site.scope.region.clone()),
+        account: site.scope.account.clone(),
+    }
+}
+
 fn operation(headers: &HeaderMap) -> Result<Operation, ApiError> {
     let target = headers
         .get("x-amz-target")
@@ -126,11 +157,12 @@ async fn handle(State(ctx): State<Arc<Ctx>>, request: Request) -> Response {
     // SQS runs a request to its end whether or not the client is still there: a long poll
     // abandoned by its client still takes the messages that arrive while it waits. A request
     // future is dropped when its connection closes, so the operation runs in a task of its own.
+    let scope = request_scope(&ctx.site, &parts.headers);
     let task = tokio::spawn({
         let ctx = ctx.clone();
         async move {
             ctx.state
-                .dispatch(op, &body, &ctx.base_url, &ctx.closing)
+                .dispatch(op, &body, &ctx.site.base_url, &scope, &ctx.closing)
                 .await
         }
     });
@@ -148,18 +180,18 @@ async fn handle(State(ctx): State<Arc<Ctx>>, request: Request) -> Response {
 }
 
 /// Serves `state` on `listener` until `token` is cancelled; long polls in flight return at once.
-/// Queue URLs start with `base_url`.
+/// Queue URLs start with `site.base_url`.
 pub(crate) async fn serve(
     listener: TcpListener,
     state: SqsState,
     token: CancellationToken,
-    base_url: String,
+    site: Site,
     limits: Limits,
 ) {
     let ctx = Arc::new(Ctx {
         state,
         closing: Closing(token.clone()),
-        base_url,
+        site,
         body_read_timeout: limits.read_timeout,
     });
     let app = Router::new()
@@ -167,4 +199,32 @@ pub(crate) async fn serve(
         .fallback(handle)
         .with_state(ctx);
     connections::serve(listener, app, limits, token).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(auth: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(auth).unwrap());
+        h
+    }
+
+    #[test]
+    fn the_region_comes_from_the_credential_scope() {
+        let h = headers(
+            "AWS4-HMAC-SHA256 Credential=test/20240101/us-west-2/sqs/aws4_request, SignedHeaders=host, Signature=abc",
+        );
+        assert_eq!(signing_region(&h).as_deref(), Some("us-west-2"));
+        for bad in [
+            "",
+            "Bearer x",
+            "AWS4-HMAC-SHA256 Credential=test/20240101",
+            "AWS4-HMAC-SHA256 Credential=a/b/..%2F/sqs/aws4_request",
+        ] {
+            assert_eq!(signing_region(&headers(bad)), None, "{bad}");
+        }
+        assert_eq!(signing_region(&HeaderMap::new()), None);
+    }
 }

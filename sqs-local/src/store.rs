@@ -1,9 +1,10 @@
 //! The set of queues, and the dispatch of each operation of the API to its function: queue
 //! operations in `store/queues.rs`, message operations in `store/messages.rs`, dead-letter
-//! queue redrive in `store/move_tasks.rs`.
+//! queue redrive in `store/move_tasks.rs`, queue permissions in `store/permissions.rs`.
 
 mod messages;
 mod move_tasks;
+mod permissions;
 mod queues;
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::required;
-use crate::queue::{self, ACCOUNT_ID, Queue, QueueConfig};
+use crate::queue::{self, Queue, QueueConfig};
 
 macro_rules! operations {
     ($($name:ident),* $(,)?) => {
@@ -69,6 +70,8 @@ operations!(
     StartMessageMoveTask,
     ListMessageMoveTasks,
     CancelMessageMoveTask,
+    AddPermission,
+    RemovePermission,
 );
 
 /// Counts of the requests a server answered, by operation, since it started (or since the
@@ -127,7 +130,7 @@ pub struct SqsState {
 #[derive(Debug)]
 struct StateInner {
     region: String,
-    queues: RwLock<HashMap<String, Arc<Queue>>>,
+    queues: RwLock<QueueMap>,
     stats: ApiStats,
     move_tasks: Mutex<Vec<Arc<move_tasks::MoveTask>>>,
 }
@@ -155,9 +158,26 @@ fn reply<T: serde::Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec())
 }
 
-/// The queue name a queue URL ends with.
-fn name_from_url(url: &str) -> &str {
-    url.trim_end_matches('/').rsplit('/').next().unwrap_or("")
+/// Refuses `FifoQueue=true` on a standard queue's name, and a `.fifo` name without it.
+fn check_fifo_attribute(
+    name: &str,
+    fifo: bool,
+    attributes: &BTreeMap<String, String>,
+) -> ApiResult<()> {
+    let asked = attributes
+        .get("FifoQueue")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if asked && !fifo {
+        return Err(ApiError::invalid_parameter(
+            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix.",
+        ));
+    }
+    if fifo && !asked {
+        return Err(ApiError::invalid_parameter(format!(
+            "The queue {name} ends in .fifo: create it with the attribute FifoQueue=true."
+        )));
+    }
+    Ok(())
 }
 
 fn opt_range(name: &str, value: Option<i64>, min: i64, max: i64) -> ApiResult<Option<i64>> {
@@ -173,17 +193,55 @@ fn opt_range(name: &str, value: Option<i64>, min: i64, max: i64) -> ApiResult<Op
 #[derive(Debug, Clone)]
 pub(crate) struct Closing(pub(crate) CancellationToken);
 
+/// Where a request acts: the region it was signed for and the account of the server. Queues
+/// are kept apart by both, as on SQS.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Scope {
+    pub(crate) region: String,
+    pub(crate) account: String,
+}
+
+/// A queue's identity: its scope and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct QueueKey {
+    scope: Scope,
+    name: String,
+}
+
+impl QueueKey {
+    fn of(queue: &Queue) -> Self {
+        Self {
+            scope: Scope {
+                region: queue.region.clone(),
+                account: queue.account.clone(),
+            },
+            name: queue.name.clone(),
+        }
+    }
+}
+
 /// One request, as every operation function takes it.
 struct Call<'a> {
     body: &'a [u8],
     /// `http://host:port` that queue URLs start with.
     base: &'a str,
+    scope: &'a Scope,
     closing: &'a Closing,
     now: Instant,
 }
 
+impl Call<'_> {
+    /// The URL of a queue of this request's account.
+    fn url(&self, name: &str) -> String {
+        SqsState::url(self.base, &self.scope.account, name)
+    }
+}
+
+type QueueMap = HashMap<QueueKey, Arc<Queue>>;
+
 impl SqsState {
-    /// Empty state whose ARNs name `region`.
+    /// Empty state. `region` is the one of queues created with [`SqsState::create_queue`] and
+    /// of requests that carry no signature to take a region from.
     pub fn new(region: &str) -> Self {
         Self {
             inner: Arc::new(StateInner {
@@ -200,49 +258,95 @@ impl SqsState {
         &self.inner.stats
     }
 
-    /// The names of the queues that exist.
+    /// The region of queues created without a request, and of unsigned requests.
+    pub fn region(&self) -> &str {
+        &self.inner.region
+    }
+
+    /// The names of the queues that exist, in every region and account, sorted.
     pub fn queue_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.read().keys().cloned().collect();
+        let mut names: Vec<String> = self.read().keys().map(|k| k.name.clone()).collect();
         names.sort();
+        names.dedup();
         names
     }
 
-    /// Creates a queue with attributes, or checks that an existing one has the same.
+    /// Creates a queue with attributes in the state's region and the default account
+    /// (`000000000000`), or checks that an existing one has the same.
     pub fn create_queue(
         &self,
         name: &str,
         attributes: &BTreeMap<String, String>,
     ) -> Result<(), ApiError> {
-        self.create(name, attributes, BTreeMap::new())
+        let scope = Scope {
+            region: self.inner.region.clone(),
+            account: queue::DEFAULT_ACCOUNT_ID.to_owned(),
+        };
+        self.create_in(&scope, name, attributes)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Queue>>> {
+    /// Creates a queue in `scope`, or checks that an existing one has the same attributes.
+    pub(crate) fn create_in(
+        &self,
+        scope: &Scope,
+        name: &str,
+        attributes: &BTreeMap<String, String>,
+    ) -> Result<(), ApiError> {
+        self.create(scope, name, attributes, BTreeMap::new())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, QueueMap> {
         self.inner.queues.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Queue>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, QueueMap> {
         self.inner.queues.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn queue(&self, url: Option<String>) -> ApiResult<Arc<Queue>> {
+    /// The queue a `QueueUrl` names, in the request's scope. A URL whose path names another
+    /// account (`/<12 digits>/<name>`) names no queue of this one.
+    fn queue(&self, scope: &Scope, url: Option<String>) -> ApiResult<Arc<Queue>> {
         let url = required(url, "QueueUrl")?;
-        self.read()
-            .get(name_from_url(&url))
-            .cloned()
+        let mut segments = url.trim_end_matches('/').rsplit('/');
+        let name = segments.next().unwrap_or("");
+        let account = segments.next().unwrap_or("");
+        let is_account = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+        if is_account && account != scope.account {
+            return Err(ApiError::queue_does_not_exist());
+        }
+        self.queue_by_name(scope, name)
             .ok_or_else(ApiError::queue_does_not_exist)
     }
 
-    fn queue_by_name(&self, name: &str) -> Option<Arc<Queue>> {
-        self.read().get(name).cloned()
+    fn queue_by_name(&self, scope: &Scope, name: &str) -> Option<Arc<Queue>> {
+        let key = QueueKey {
+            scope: scope.clone(),
+            name: name.to_owned(),
+        };
+        self.read().get(&key).cloned()
     }
 
+    /// The queue an ARN (`arn:<partition>:sqs:<region>:<account>:<name>`) names.
     fn queue_by_arn(&self, arn: &str) -> Option<Arc<Queue>> {
-        let name = arn.rsplit(':').next()?;
-        self.queue_by_name(name).filter(|q| q.arn == arn)
+        let mut parts = arn.rsplitn(4, ':');
+        let (name, account, region) = (parts.next()?, parts.next()?, parts.next()?);
+        let scope = Scope {
+            region: region.to_owned(),
+            account: account.to_owned(),
+        };
+        self.queue_by_name(&scope, name).filter(|q| q.arn == arn)
+    }
+
+    /// Whether `queue` is still the queue of its name (it was not deleted, or deleted and made
+    /// again).
+    fn is_current(&self, queue: &Arc<Queue>) -> bool {
+        self.read()
+            .get(&QueueKey::of(queue))
+            .is_some_and(|current| Arc::ptr_eq(current, queue))
     }
 
     /// The names of the queues whose redrive policy targets the queue `dlq`, sorted.
-    fn dead_letter_sources(&self, dlq: &str) -> Vec<String> {
+    fn dead_letter_sources(&self, dlq: &Queue) -> Vec<String> {
         let queues: Vec<Arc<Queue>> = self.read().values().cloned().collect();
         let mut names: Vec<String> = queues
             .iter()
@@ -251,7 +355,7 @@ impl SqsState {
                     .config
                     .redrive
                     .as_ref()
-                    .is_some_and(|r| r.target_name == dlq)
+                    .is_some_and(|r| r.target_arn == dlq.arn)
             })
             .map(|q| q.name.clone())
             .collect();
@@ -259,13 +363,13 @@ impl SqsState {
         names
     }
 
-    fn url(base: &str, name: &str) -> String {
-        format!("{base}/{ACCOUNT_ID}/{name}")
+    fn url(base: &str, account: &str, name: &str) -> String {
+        format!("{base}/{account}/{name}")
     }
 
     fn check_redrive_target(&self, fifo: bool, config: &QueueConfig) -> ApiResult<()> {
         if let Some(r) = &config.redrive {
-            let target = self.queue_by_name(&r.target_name).ok_or_else(|| {
+            let target = self.queue_by_arn(&r.target_arn).ok_or_else(|| {
                 ApiError::invalid_attribute_value(
                     "RedrivePolicy",
                     &format!("Dead letter target does not exist: {}.", r.target_arn),
@@ -283,59 +387,50 @@ impl SqsState {
 
     fn create(
         &self,
+        scope: &Scope,
         name: &str,
         attributes: &BTreeMap<String, String>,
         tags: BTreeMap<String, String>,
     ) -> ApiResult<()> {
         queue::validate_name(name)?;
         let fifo = name.ends_with(".fifo");
-        if !fifo
-            && attributes
-                .get("FifoQueue")
-                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        {
-            return Err(ApiError::invalid_parameter(
-                "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix.",
-            ));
-        }
-        if fifo
-            && !attributes
-                .get("FifoQueue")
-                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        {
-            return Err(ApiError::invalid_parameter(format!(
-                "The queue {name} ends in .fifo: create it with the attribute FifoQueue=true."
-            )));
-        }
+        check_fifo_attribute(name, fifo, attributes)?;
         queues::check_tag_count(name, tags.len())?;
         let mut config = QueueConfig::default();
         config.apply(fifo, attributes)?;
         self.check_redrive_target(fifo, &config)?;
+        let key = QueueKey {
+            scope: scope.clone(),
+            name: name.to_owned(),
+        };
         let mut queues = self.write();
-        if let Some(existing) = queues.get(name) {
-            if existing.lock().config != config {
-                return Err(ApiError::queue_name_exists(name));
+        if let Some(existing) = queues.get(&key) {
+            if let Some(attribute) = existing.lock().config.differing_attribute(fifo, attributes) {
+                return Err(ApiError::queue_name_exists(attribute));
             }
             return Ok(());
         }
-        let q = Queue::new(name, &self.inner.region, config, tags);
-        queues.insert(name.to_owned(), Arc::new(q));
-        tracing::debug!(queue = name, "queue created");
+        let q = Queue::new(name, &scope.region, &scope.account, config, tags);
+        queues.insert(key, Arc::new(q));
+        tracing::debug!(queue = name, region = %scope.region, account = %scope.account, "queue created");
         Ok(())
     }
 
-    /// Runs one operation on a JSON body; `base` is the `http://host:port` queue URLs start with.
+    /// Runs one operation on a JSON body; `base` is the `http://host:port` queue URLs start
+    /// with, `scope` the region and account the request acts in.
     pub(crate) async fn dispatch(
         &self,
         op: Operation,
         body: &[u8],
         base: &str,
+        scope: &Scope,
         closing: &Closing,
     ) -> ApiResult<Vec<u8>> {
         self.inner.stats.record(op);
         let c = &Call {
             body,
             base,
+            scope,
             closing,
             now: Instant::now(),
         };
@@ -353,6 +448,8 @@ impl SqsState {
             Operation::TagQueue => queues::tag_queue(self, c),
             Operation::UntagQueue => queues::untag_queue(self, c),
             Operation::ListQueueTags => queues::list_queue_tags(self, c),
+            Operation::AddPermission => permissions::add_permission(self, c),
+            Operation::RemovePermission => permissions::remove_permission(self, c),
             Operation::SendMessage => messages::send_message(self, c),
             Operation::SendMessageBatch => messages::send_message_batch(self, c),
             Operation::ReceiveMessage => messages::receive_message(self, c).await,

@@ -319,3 +319,39 @@ impl Endpoint {
             .unwrap_or_else(|e| panic!("send to {url}: {e:?}"));
     }
 }
+
+impl Endpoint {
+    /// A client for the same endpoint signing for `region` (queues are per region).
+    pub fn client_in(&self, region: &str) -> Client {
+        let config = aws_sdk_sqs::config::Builder::from(&self.sdk_config)
+            .region(aws_sdk_sqs::config::Region::new(region.to_owned()))
+            .build();
+        Client::from_conf(config)
+    }
+
+    /// A client acting as another AWS account (12 digits), and the server that serves it when
+    /// there is one to keep running. sqs-local takes the account from a server option, so a
+    /// second server on the same state serves that account; LocalStack takes a 12-digit access
+    /// key id as the account id.
+    pub async fn client_as(&self, account: &str) -> (Client, Option<LocalSqs>) {
+        match &self.server {
+            Some(server) => {
+                let other = LocalSqs::builder()
+                    .state(server.state().clone())
+                    .account_id(account)
+                    .start()
+                    .await
+                    .expect("start a second sqs-local for another account");
+                (other.client(), Some(other))
+            }
+            None => {
+                let credentials =
+                    aws_sdk_sqs::config::Credentials::new(account, "test", None, None, "test");
+                let config = aws_sdk_sqs::config::Builder::from(&self.sdk_config)
+                    .credentials_provider(credentials)
+                    .build();
+                (Client::from_conf(config), None)
+            }
+        }
+    }
+}

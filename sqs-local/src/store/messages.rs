@@ -22,7 +22,7 @@ struct ReceiveResponse {
 
 pub(super) fn send_message(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: SendMessageRequest = parse_json(c.body)?;
-    let q = s.queue(req.queue_url)?;
+    let q = s.queue(c.scope, req.queue_url)?;
     let mut entry = req.entry;
     entry.id = None;
     Ok(reply(&q.send(entry, c.now)?))
@@ -30,15 +30,21 @@ pub(super) fn send_message(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
 
 pub(super) fn send_message_batch(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: SendMessageBatchRequest = parse_json(c.body)?;
-    let q = s.queue(req.queue_url)?;
+    let q = s.queue(c.scope, req.queue_url)?;
     let entries = required(req.entries, "Entries")?;
-    check_batch_ids(entries.iter().map(|e| e.id.as_deref()))?;
+    check_batch_ids(
+        "SendMessageBatchRequestEntry",
+        entries.iter().map(|e| e.id.as_deref()),
+    )?;
     let total: usize = entries
         .iter()
         .map(|e| e.message_body.as_ref().map_or(0, String::len))
         .sum();
     if total > MAX_BATCH_BYTES {
         return Err(ApiError::batch_request_too_long(total, MAX_BATCH_BYTES));
+    }
+    for entry in &entries {
+        q.check_fifo_batch_entry(entry)?;
     }
     let mut resp = BatchResponse {
         successful: Vec::new(),
@@ -56,7 +62,7 @@ pub(super) fn send_message_batch(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8
 
 pub(super) async fn receive_message(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: ReceiveMessageRequest = parse_json(c.body)?;
-    let q = s.queue(req.queue_url)?;
+    let q = s.queue(c.scope, req.queue_url)?;
     let max = opt_range("MaxNumberOfMessages", req.max_number_of_messages, 1, 10)?.unwrap_or(1);
     let vt = opt_range(
         "VisibilityTimeout",
@@ -105,9 +111,7 @@ async fn long_poll(
             return messages;
         }
         // Deleted queue: stop waiting.
-        if s.queue_by_name(&q.name)
-            .is_none_or(|current| !Arc::ptr_eq(&current, q))
-        {
+        if !s.is_current(q) {
             return messages;
         }
         let wake = q.next_due(now).map_or(deadline, |due| due.min(deadline));
@@ -127,9 +131,7 @@ fn receive_once(
     now: Instant,
 ) -> Vec<ReceivedMessage> {
     let redrive = q.lock().config.redrive.clone();
-    let dlq = redrive
-        .as_ref()
-        .and_then(|r| s.queue_by_name(&r.target_name));
+    let dlq = redrive.as_ref().and_then(|r| s.queue_by_arn(&r.target_arn));
     let (messages, moved) = q.receive(opts, dlq.is_some(), now);
     if let Some(dlq) = dlq.filter(|_| !moved.is_empty()) {
         tracing::debug!(queue = %q.name, dlq = %dlq.name, count = moved.len(), "moved to dead-letter queue");
@@ -140,16 +142,19 @@ fn receive_once(
 
 pub(super) fn delete_message(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: ReceiptRequest = parse_json(c.body)?;
-    let q = s.queue(req.queue_url)?;
+    let q = s.queue(c.scope, req.queue_url)?;
     q.delete(&required(req.receipt_handle, "ReceiptHandle")?)?;
     Ok(reply(&json!({})))
 }
 
 pub(super) fn delete_message_batch(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: ReceiptBatchRequest = parse_json(c.body)?;
-    let q = s.queue(req.queue_url)?;
+    let q = s.queue(c.scope, req.queue_url)?;
     let entries = required(req.entries, "Entries")?;
-    check_batch_ids(entries.iter().map(|e| e.id.as_deref()))?;
+    check_batch_ids(
+        "DeleteMessageBatchRequestEntry",
+        entries.iter().map(|e| e.id.as_deref()),
+    )?;
     Ok(reply(&each_entry(entries, |e| {
         required(e.receipt_handle, "ReceiptHandle").and_then(|h| q.delete(&h))
     })))
@@ -157,7 +162,7 @@ pub(super) fn delete_message_batch(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<
 
 pub(super) fn change_message_visibility(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: ReceiptRequest = parse_json(c.body)?;
-    let q = s.queue(req.queue_url)?;
+    let q = s.queue(c.scope, req.queue_url)?;
     let handle = required(req.receipt_handle, "ReceiptHandle")?;
     let timeout = required(req.visibility_timeout, "VisibilityTimeout")?;
     q.change_visibility(&handle, timeout, c.now)?;
@@ -166,9 +171,12 @@ pub(super) fn change_message_visibility(s: &SqsState, c: &Call<'_>) -> ApiResult
 
 pub(super) fn change_message_visibility_batch(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: ReceiptBatchRequest = parse_json(c.body)?;
-    let q = s.queue(req.queue_url)?;
+    let q = s.queue(c.scope, req.queue_url)?;
     let entries = required(req.entries, "Entries")?;
-    check_batch_ids(entries.iter().map(|e| e.id.as_deref()))?;
+    check_batch_ids(
+        "ChangeMessageVisibilityBatchRequestEntry",
+        entries.iter().map(|e| e.id.as_deref()),
+    )?;
     Ok(reply(&each_entry(entries, |e| {
         let handle = required(e.receipt_handle, "ReceiptHandle")?;
         let timeout = required(e.visibility_timeout, "VisibilityTimeout")?;

@@ -130,7 +130,7 @@ pub(super) fn start_message_move_task(s: &SqsState, c: &Call<'_>) -> ApiResult<V
     let req: StartMessageMoveTaskRequest = parse_json(c.body)?;
     let source_arn = required(req.source_arn, "SourceArn")?;
     let source = queue_for_arn(s, &source_arn, "SourceArn")?;
-    if s.dead_letter_sources(&source.name).is_empty() {
+    if s.dead_letter_sources(&source).is_empty() {
         return Err(ApiError::invalid_parameter(
             "Source queue must be configured as a Dead Letter Queue.",
         ));

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{Call, SqsState, paginate, parse_json, reply};
+use super::{Call, QueueKey, SqsState, paginate, parse_json, reply};
 use crate::error::{ApiError, ApiResult};
 use crate::protocol::*;
 use crate::queue::{self, Queue};
@@ -27,57 +27,61 @@ pub(super) fn check_tag_count(queue: &str, count: usize) -> ApiResult<()> {
 pub(super) fn create_queue(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: CreateQueueRequest = parse_json(c.body)?;
     let name = required(req.queue_name, "QueueName")?;
-    s.create(&name, &req.attributes, req.tags)?;
-    Ok(reply(&json!({ "QueueUrl": SqsState::url(c.base, &name) })))
+    s.create(c.scope, &name, &req.attributes, req.tags)?;
+    Ok(reply(&json!({ "QueueUrl": c.url(&name) })))
 }
 
 pub(super) fn get_queue_url(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: QueueNameRequest = parse_json(c.body)?;
     let name = required(req.queue_name, "QueueName")?;
     let q = s
-        .queue_by_name(&name)
+        .queue_by_name(c.scope, &name)
         .ok_or_else(ApiError::queue_does_not_exist)?;
-    Ok(reply(
-        &json!({ "QueueUrl": SqsState::url(c.base, &q.name) }),
-    ))
+    Ok(reply(&json!({ "QueueUrl": c.url(&q.name) })))
 }
 
 pub(super) fn list_queues(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: ListQueuesRequest = parse_json(c.body)?;
     let prefix = req.queue_name_prefix.unwrap_or_default();
-    let names: Vec<String> = s
-        .queue_names()
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
+    let mut names: Vec<String> = s
+        .read()
+        .keys()
+        .filter(|k| k.scope == *c.scope && k.name.starts_with(&prefix))
+        .map(|k| k.name.clone())
         .collect();
+    names.sort();
     Ok(reply(&paginate(
         names,
         req.next_token,
         req.max_results,
         "QueueUrls",
-        |n| SqsState::url(c.base, n),
+        |n| c.url(n),
     )?))
 }
 
 pub(super) fn delete_queue(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: QueueUrlRequest = parse_json(c.body)?;
-    let q = s.queue(req.queue_url)?;
-    s.write().remove(&q.name);
+    let q = s.queue(c.scope, req.queue_url)?;
+    s.write().remove(&QueueKey::of(&q));
     q.notify.notify_waiters();
     Ok(reply(&json!({})))
 }
 
 pub(super) fn get_queue_attributes(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: GetQueueAttributesRequest = parse_json(c.body)?;
-    let q = s.queue(req.queue_url)?;
-    Ok(reply(
-        &json!({ "Attributes": queue_attributes(&q, &req.attribute_names, c.now)? }),
-    ))
+    let q = s.queue(c.scope, req.queue_url)?;
+    let attributes = queue_attributes(&q, &req.attribute_names, c.now)?;
+    // SQS leaves the key out when no attribute is answered (none asked for, or none set).
+    Ok(reply(&if attributes.is_empty() {
+        json!({})
+    } else {
+        json!({ "Attributes": attributes })
+    }))
 }
 
 pub(super) fn set_queue_attributes(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: SetQueueAttributesRequest = parse_json(c.body)?;
-    let q = s.queue(req.queue_url)?;
+    let q = s.queue(c.scope, req.queue_url)?;
     let attrs = required(req.attributes, "Attributes")?;
     let mut config = q.lock().config.clone();
     config.apply(q.fifo, &attrs)?;
@@ -90,27 +94,31 @@ pub(super) fn set_queue_attributes(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<
 
 pub(super) fn purge_queue(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: QueueUrlRequest = parse_json(c.body)?;
-    s.queue(req.queue_url)?.purge();
+    s.queue(c.scope, req.queue_url)?.purge();
     Ok(reply(&json!({})))
 }
 
 pub(super) fn list_dead_letter_source_queues(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: QueueUrlRequest = parse_json(c.body)?;
-    let target = s.queue(req.queue_url)?;
-    let names = s.dead_letter_sources(&target.name);
+    let target = s.queue(c.scope, req.queue_url)?;
+    let names = s.dead_letter_sources(&target);
     Ok(reply(&paginate(
         names,
         req.next_token,
         req.max_results,
         "queueUrls",
-        |n| SqsState::url(c.base, n),
+        |n| c.url(n),
     )?))
 }
 
 pub(super) fn tag_queue(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: TagQueueRequest = parse_json(c.body)?;
-    let q = s.queue(req.queue_url)?;
+    let q = s.queue(c.scope, req.queue_url)?;
     let tags = required(req.tags, "Tags")?;
+    if tags.is_empty() {
+        // SQS refuses an empty tag map. Text: moto's test_tag_queue_errors.
+        return Err(ApiError::missing_parameter("Tags"));
+    }
     let mut st = q.lock();
     let added = tags.keys().filter(|k| !st.tags.contains_key(*k)).count();
     check_tag_count(&q.name, st.tags.len() + added)?;
@@ -120,8 +128,14 @@ pub(super) fn tag_queue(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
 
 pub(super) fn untag_queue(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: UntagQueueRequest = parse_json(c.body)?;
-    let q = s.queue(req.queue_url)?;
+    let q = s.queue(c.scope, req.queue_url)?;
     let keys = required(req.tag_keys, "TagKeys")?;
+    if keys.is_empty() {
+        // SQS refuses an empty key list. Text: moto's test_untag_queue_errors.
+        return Err(ApiError::invalid_parameter(
+            "Tag keys must be between 1 and 128 characters in length.",
+        ));
+    }
     let mut st = q.lock();
     for k in keys {
         st.tags.remove(&k);
@@ -131,7 +145,7 @@ pub(super) fn untag_queue(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
 
 pub(super) fn list_queue_tags(s: &SqsState, c: &Call<'_>) -> ApiResult<Vec<u8>> {
     let req: QueueUrlRequest = parse_json(c.body)?;
-    let q = s.queue(req.queue_url)?;
+    let q = s.queue(c.scope, req.queue_url)?;
     let tags = q.lock().tags.clone();
     Ok(reply(&if tags.is_empty() {
         json!({})
