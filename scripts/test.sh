@@ -38,8 +38,8 @@ log "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 
 # --- Packaging: the published crates build and pass their doctests from their tarballs -------
-log "cargo package (sqs-handler-macros, sqs-local, sqs-handler)"
-cargo package --locked -p sqs-handler-macros -p sqs-local -p sqs-handler
+log "cargo package --workspace (every crate builds from its tarball)"
+cargo package --workspace --locked
 scripts/package-doctests.sh
 
 # --- LocalStack: the reference endpoint for the conformance suite -----------------------------

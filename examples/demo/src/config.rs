@@ -35,7 +35,7 @@ pub struct Config {
     /// visibility timeout (30 s by default).
     pub retry_delay: Option<Duration>,
     /// `BREAKER_OPEN_MS`: how long the worker's circuit breaker stays open before probing
-    /// (default 30000; doubled after each failed probe, at most 5 minutes). It opens when at
+    /// (default 30000; doubled after each failed probe, at most 60 s). It opens when at
     /// least half of the last minute's jobs (10 or more) failed: a Redis outage then costs no
     /// receive counts and sends nothing to the dead-letter queue.
     pub breaker_open_for: Duration,

@@ -52,7 +52,7 @@ pub type FailureFilter = Arc<dyn Fn(&Failure<'_>) -> bool + Send + Sync>;
 /// | [`minimum_messages`](Self::minimum_messages) | 10 |
 /// | [`window`](Self::window) | 60 s |
 /// | [`open_for`](Self::open_for) | 30 s, doubled after each failed probe |
-/// | [`max_open_for`](Self::max_open_for) | 5 min |
+/// | [`max_open_for`](Self::max_open_for) | 60 s |
 /// | [`probe_messages`](Self::probe_messages) | 1 |
 ///
 /// The `circuit_opened` and `circuit_closed` events fire, and a WARN / INFO line is logged, when
@@ -86,7 +86,7 @@ impl Default for CircuitBreaker {
             minimum_messages: 10,
             window: Duration::from_secs(60),
             open_for: Duration::from_secs(30),
-            max_open_for: Duration::from_secs(300),
+            max_open_for: Duration::from_secs(60),
             probe_messages: 1,
             counts: None,
         }
@@ -132,7 +132,8 @@ impl CircuitBreaker {
         self
     }
 
-    /// The longest open period (default 5 min).
+    /// The longest open period (default 60 s): at most this long after a dependency is back,
+    /// a probe finds out.
     pub fn max_open_for(mut self, period: Duration) -> Self {
         self.max_open_for = period;
         self
