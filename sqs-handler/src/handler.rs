@@ -8,7 +8,7 @@
 //! | returns `Err(e)` | `processing_error` fires; the queue's [`RetryPolicy`](crate::RetryPolicy) applies (left for redelivery by default) |
 //! | returns `Err(e)` with a [`NonRetryable`](crate::NonRetryable) in `e`'s chain | `processing_error` fires; deleted, or forwarded to the configured queue |
 //! | panics | caught; `processing_error` fires; the retry policy applies |
-//! | an argument cannot be extracted (bad JSON) | `processing_error` fires; the retry policy applies |
+//! | an argument cannot be extracted (bad JSON) | `processing_error` fires ([`FailureKind::Extract`](crate::FailureKind::Extract)); the retry policy applies (take [`Option<T>`](crate::extract::OptionalFromMessage) or [`Result<T, ExtractError>`](crate::extract::FromMessage#results-handle-the-failure) to decide in the handler) |
 //! | runs past the handler timeout | its future is dropped (the work stops); `timeout_error` fires; the retry policy applies |
 //!
 //! A handler returning `()` cannot report failure: it deletes its message whenever it returns.
@@ -359,14 +359,14 @@ macro_rules! impl_handlers {
             $($ty: FromMessage + Send + 'static,)*
         {
             fn call(self, ctx: MessageContext) -> BoxFuture<Result<(), BoxError>> {
-                $(
-                    let $ty = match $ty::from_message(&ctx) {
-                        Ok(v) => v,
-                        Err(e) => return Box::pin(std::future::ready(Err(e.into()))),
-                    };
-                )*
-                let fut = self($($ty,)*);
-                Box::pin(async move { fut.await.into_handler_result() })
+                // Extraction is async (an extractor may look something up), so it runs inside
+                // the returned future: under the handler timeout and the panic guard.
+                Box::pin(async move {
+                    $(
+                        let $ty = $ty::from_message(&ctx).await.map_err(BoxError::from)?;
+                    )*
+                    self($($ty,)*).await.into_handler_result()
+                })
             }
 
             fn requirements() -> Vec<Requirement> {
@@ -384,14 +384,12 @@ macro_rules! impl_handlers {
             $($ty: FromBatch + Send + 'static,)*
         {
             fn call(self, ctx: BatchContext) -> BoxFuture<Result<BatchOutcome, BoxError>> {
-                $(
-                    let $ty = match $ty::from_batch(&ctx) {
-                        Ok(v) => v,
-                        Err(e) => return Box::pin(std::future::ready(Err(e.into()))),
-                    };
-                )*
-                let fut = self($($ty,)*);
-                Box::pin(async move { fut.await.into_batch_result() })
+                Box::pin(async move {
+                    $(
+                        let $ty = $ty::from_batch(&ctx).await.map_err(BoxError::from)?;
+                    )*
+                    self($($ty,)*).await.into_batch_result()
+                })
             }
 
             fn requirements() -> Vec<Requirement> {
@@ -477,6 +475,7 @@ mod tests {
             message: SqsMessage::new(message),
             queue: Arc::from("jobs"),
             state: Arc::new(state),
+            ack: None,
         }
     }
 
@@ -552,6 +551,61 @@ mod tests {
         let names: Vec<&str> = requirements(&record).iter().map(|r| r.type_name).collect();
         assert_eq!(names.len(), 1, "only State<Seen> needs state");
         assert!(names[0].ends_with("Seen"), "{names:?}");
+    }
+
+    /// A custom extractor that awaits and reads the state through the context.
+    struct Scaled(u32);
+
+    impl crate::extract::FromMessage for Scaled {
+        async fn from_message(ctx: &MessageContext) -> Result<Self, ExtractError> {
+            tokio::task::yield_now().await;
+            let seen = ctx
+                .state::<Seen>()
+                .ok_or_else(|| ExtractError::new("Scaled", "no Seen"))?;
+            let factor = seen.0.lock().unwrap().len() as u32 + 2;
+            let n: u32 = ctx
+                .message()
+                .body()
+                .parse()
+                .map_err(|e| ExtractError::new("Scaled", e))?;
+            Ok(Scaled(n * factor))
+        }
+
+        fn requirement() -> Option<Requirement> {
+            Some(Requirement::state::<Seen>())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_async_extractor_reads_the_state_and_declares_it() {
+        let seen = Seen::default();
+        let handler = |Scaled(n): Scaled, State(seen): State<Seen>| async move {
+            seen.0.lock().unwrap().push(n);
+        };
+        message_service(handler)
+            .oneshot(ctx("5", state(&seen)))
+            .await
+            .unwrap();
+        message_service(handler)
+            .oneshot(ctx("5", state(&seen)))
+            .await
+            .unwrap();
+        assert_eq!(*seen.0.lock().unwrap(), [10, 15]);
+        let err = message_service(handler)
+            .oneshot(ctx("five", state(&seen)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot extract Scaled from message: invalid digit found in string"
+        );
+        fn requirements<H: Handler<T>, T>(_: &H) -> Vec<Requirement> {
+            H::requirements()
+        }
+        assert_eq!(
+            requirements(&handler),
+            [Requirement::state::<Seen>(), Requirement::state::<Seen>()]
+        );
     }
 
     #[tokio::test]

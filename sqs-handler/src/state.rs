@@ -22,6 +22,13 @@ impl StateMap {
             .cloned()
     }
 
+    /// The value of type `T`, borrowed (extractors that read the state without cloning it).
+    pub(crate) fn get_ref<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.values
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
+    }
+
     pub(crate) fn contains(&self, id: TypeId) -> bool {
         self.values.contains_key(&id)
     }
