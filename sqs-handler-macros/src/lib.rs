@@ -2,16 +2,16 @@
 //! `sqs_handler` crate, which re-exports them.
 //!
 //! Both attributes emit the function unchanged and register it beside it through
-//! `::sqs_handler::__private` (link-time registration with `inventory`). Misuse is a compile
-//! error spanned at its cause, and the function is still emitted so the rest of the crate
-//! keeps compiling.
+//! `::sqs_handler::__private` (link-time registration with `inventory`), or through the path
+//! given with `crate = "..."`. Misuse is a compile error spanned at its cause, and the function
+//! is still emitted so the rest of the crate keeps compiling.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{FnArg, Ident, ItemFn, LitStr, Token};
+use syn::{FnArg, Ident, ItemFn, LitStr, Path, Token};
 
 mod kw {
     syn::custom_keyword!(env);
@@ -23,7 +23,11 @@ mod kw {
 enum QueueArg {
     Literal(LitStr),
     Env(LitStr, Option<LitStr>),
+    /// A `&'static str` const or static; the compiler checks its type at the path.
+    Path(Path),
 }
+
+const EXPECTED_QUEUE: &str = "expected the queue: a name (\"jobs\"), a `&'static str` constant (JOBS_QUEUE, crate::queues::JOBS), env = \"VARIABLE\", or env = \"VARIABLE\", default = \"jobs\"";
 
 impl Parse for QueueArg {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -37,7 +41,7 @@ impl Parse for QueueArg {
                 ));
             }
             Ok(QueueArg::Literal(lit))
-        } else if lookahead.peek(kw::env) {
+        } else if input.peek(kw::env) && input.peek2(Token![=]) {
             input.parse::<kw::env>()?;
             input.parse::<Token![=]>()?;
             let lit: LitStr = input.parse()?;
@@ -59,28 +63,99 @@ impl Parse for QueueArg {
                 default = Some(d);
             }
             Ok(QueueArg::Env(lit, default))
+        } else if lookahead.peek(Ident)
+            || lookahead.peek(Token![::])
+            || lookahead.peek(Token![crate])
+            || lookahead.peek(Token![self])
+            || lookahead.peek(Token![super])
+        {
+            Ok(QueueArg::Path(input.call(Path::parse_mod_style)?))
         } else {
-            Err(syn::Error::new(
-                lookahead.error().span(),
-                "expected the queue: a name (\"jobs\"), env = \"VARIABLE\", or env = \"VARIABLE\", default = \"jobs\"",
-            ))
+            Err(syn::Error::new(lookahead.error().span(), EXPECTED_QUEUE))
         }
     }
 }
 
 impl QueueArg {
-    fn tokens(&self) -> TokenStream2 {
+    fn tokens(&self, krate: &Path) -> TokenStream2 {
         match self {
-            QueueArg::Literal(l) => quote!(::sqs_handler::__private::QueueRef::Name(#l)),
-            QueueArg::Env(l, None) => quote!(::sqs_handler::__private::QueueRef::Env(#l)),
-            QueueArg::Env(l, Some(d)) => quote!(::sqs_handler::__private::QueueRef::EnvOr(#l, #d)),
+            QueueArg::Literal(l) => quote!(#krate::__private::QueueRef::Name(#l)),
+            QueueArg::Env(l, None) => quote!(#krate::__private::QueueRef::Env(#l)),
+            QueueArg::Env(l, Some(d)) => quote!(#krate::__private::QueueRef::EnvOr(#l, #d)),
+            // The path keeps its own span: a constant that is not a `&'static str` is a type
+            // error pointing at it.
+            QueueArg::Path(p) => quote!(#krate::__private::QueueRef::Name(#p)),
         }
     }
+
+    /// The single identifier of a path queue (`batch`, `processing_error`, ...).
+    fn ident(&self) -> Option<&Ident> {
+        match self {
+            QueueArg::Path(p) => p.get_ident(),
+            _ => None,
+        }
+    }
+}
+
+/// The `crate = "..."` option: where the generated code finds `sqs_handler` (a renamed
+/// dependency, or a crate that re-exports it).
+#[derive(Default)]
+struct CrateOption(Option<Path>);
+
+impl CrateOption {
+    fn peek(input: ParseStream<'_>) -> bool {
+        input.peek(Token![crate]) && input.peek2(Token![=])
+    }
+
+    fn parse(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
+        let token: Token![crate] = input.parse()?;
+        if self.0.is_some() {
+            return Err(syn::Error::new(token.span, "`crate` is given twice"));
+        }
+        input.parse::<Token![=]>()?;
+        if !input.peek(LitStr) {
+            return Err(input.error(
+                "`crate` takes a string: crate = \"::sqs_handler\" or crate = \"my_facade::sqs_handler\"",
+            ));
+        }
+        let lit: LitStr = input.parse()?;
+        let path = lit.parse_with(Path::parse_mod_style).map_err(|_| {
+            syn::Error::new(
+                lit.span(),
+                format!(
+                    "`crate` must be the path of the sqs_handler crate, such as \"::sqs_handler\" or \"my_facade::sqs_handler\", not {:?}",
+                    lit.value()
+                ),
+            )
+        })?;
+        self.0 = Some(path);
+        Ok(())
+    }
+
+    fn path(self) -> Path {
+        self.0.unwrap_or_else(|| syn::parse_quote!(::sqs_handler))
+    }
+}
+
+/// Parses `item (, item)* ,?`: `parse_item` is called at the start of each item.
+fn parse_items(
+    input: ParseStream<'_>,
+    mut parse_item: impl FnMut(ParseStream<'_>) -> syn::Result<()>,
+) -> syn::Result<()> {
+    while !input.is_empty() {
+        parse_item(input)?;
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(())
 }
 
 struct HandlerArgs {
     queue: QueueArg,
     batch: bool,
+    krate: Path,
 }
 
 impl Parse for HandlerArgs {
@@ -88,12 +163,23 @@ impl Parse for HandlerArgs {
         if input.is_empty() {
             return Err(input.error("expected the queue: #[sqs_message_handler(\"jobs\")] or #[sqs_message_handler(env = \"JOBS_QUEUE\")]"));
         }
-        let queue: QueueArg = input.parse()?;
+        let mut queue: Option<QueueArg> = None;
         let mut batch: Option<kw::batch> = None;
-        while !input.is_empty() {
-            input.parse::<Token![,]>()?;
-            if input.is_empty() {
-                break;
+        let mut krate = CrateOption::default();
+        parse_items(input, |input| {
+            if CrateOption::peek(input) {
+                return krate.parse(input);
+            }
+            if queue.is_none() {
+                let q: QueueArg = input.parse()?;
+                if let Some(ident) = q.ident().filter(|i| *i == "batch") {
+                    return Err(syn::Error::new(
+                        ident.span(),
+                        "expected the queue before `batch`: #[sqs_message_handler(\"jobs\", batch)]",
+                    ));
+                }
+                queue = Some(q);
+                return Ok(());
             }
             let lookahead = input.lookahead1();
             if lookahead.peek(kw::batch) {
@@ -102,17 +188,24 @@ impl Parse for HandlerArgs {
                     return Err(syn::Error::new(b.span, "`batch` is given twice"));
                 }
                 batch = Some(b);
+                Ok(())
             } else {
                 let unknown: TokenStream2 = input.parse::<proc_macro2::TokenTree>()?.into();
-                return Err(syn::Error::new(
+                Err(syn::Error::new(
                     unknown.span(),
-                    format!("unknown option `{unknown}`: the only option is `batch`"),
-                ));
+                    format!(
+                        "unknown option `{unknown}`: the options are `batch` and `crate = \"...\"`"
+                    ),
+                ))
             }
-        }
+        })?;
+        let Some(queue) = queue else {
+            return Err(input.error(EXPECTED_QUEUE));
+        };
         Ok(HandlerArgs {
             queue,
             batch: batch.is_some(),
+            krate: krate.path(),
         })
     }
 }
@@ -130,6 +223,7 @@ const EVENTS: &[(&str, &str, &str)] = &[
     ),
     ("empty", "Empty", "Empty"),
     ("stopped", "Stopped", "Stopped"),
+    ("started", "Started", "Started"),
     ("circuit_opened", "CircuitOpened", "CircuitOpened"),
     ("circuit_closed", "CircuitClosed", "CircuitClosed"),
 ];
@@ -138,6 +232,7 @@ struct HookArgs {
     queue: QueueArg,
     /// The event's `EventKind` variant and type name.
     event: (Ident, Ident),
+    krate: Path,
 }
 
 impl Parse for HookArgs {
@@ -145,37 +240,65 @@ impl Parse for HookArgs {
         if input.is_empty() {
             return Err(input.error("expected the queue and the event: #[sqs_consumer_event_handler(\"jobs\", processing_error)]"));
         }
-        let queue: QueueArg = input.parse()?;
-        if input.is_empty() {
+        let names: Vec<&str> = EVENTS.iter().map(|(n, _, _)| *n).collect();
+        let mut queue: Option<QueueArg> = None;
+        let mut event: Option<(Ident, Ident)> = None;
+        let mut krate = CrateOption::default();
+        parse_items(input, |input| {
+            if CrateOption::peek(input) {
+                return krate.parse(input);
+            }
+            if queue.is_none() {
+                queue = Some(input.parse()?);
+                return Ok(());
+            }
+            if event.is_none() {
+                let ident: Ident = input.parse().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "expected the event after the queue, e.g. `processing_error`",
+                    )
+                })?;
+                let Some((_, kind, ty)) = EVENTS.iter().find(|(n, _, _)| ident == n) else {
+                    return Err(syn::Error::new(
+                        ident.span(),
+                        format!(
+                            "unknown event `{ident}`: expected one of {}",
+                            names.join(", ")
+                        ),
+                    ));
+                };
+                event = Some((Ident::new(kind, ident.span()), Ident::new(ty, ident.span())));
+                return Ok(());
+            }
+            let extra: TokenStream2 = input.parse::<proc_macro2::TokenTree>()?.into();
+            Err(syn::Error::new(
+                extra.span(),
+                format!(
+                    "unexpected `{extra}`: an event hook takes the queue, the event, and the option `crate = \"...\"`"
+                ),
+            ))
+        })?;
+        let Some(queue) = queue else {
+            return Err(input.error(EXPECTED_QUEUE));
+        };
+        let Some(event) = event else {
+            if let Some(ident) = queue.ident().filter(|i| names.iter().any(|n| *i == n)) {
+                return Err(syn::Error::new(
+                    ident.span(),
+                    format!(
+                        "expected the queue before the event: #[sqs_consumer_event_handler(\"jobs\", {ident})]"
+                    ),
+                ));
+            }
             return Err(
                 input.error("expected the event after the queue, e.g. `, processing_error`")
             );
-        }
-        input.parse::<Token![,]>()?;
-        let event: Ident = input.parse()?;
-        let names: Vec<&str> = EVENTS.iter().map(|(n, _, _)| *n).collect();
-        let Some((_, kind, ty)) = EVENTS.iter().find(|(n, _, _)| event == n) else {
-            return Err(syn::Error::new(
-                event.span(),
-                format!(
-                    "unknown event `{event}`: expected one of {}",
-                    names.join(", ")
-                ),
-            ));
         };
-        if input.peek(Token![,]) {
-            input.parse::<Token![,]>()?;
-        }
-        if !input.is_empty() {
-            let extra: TokenStream2 = input.parse()?;
-            return Err(syn::Error::new(
-                extra.span(),
-                "unexpected tokens after the event: an event hook takes only the queue and the event",
-            ));
-        }
         Ok(HookArgs {
             queue,
-            event: (Ident::new(kind, event.span()), Ident::new(ty, event.span())),
+            event,
+            krate: krate.path(),
         })
     }
 }
@@ -278,18 +401,19 @@ pub fn sqs_message_handler(attr: TokenStream, item: TokenStream) -> TokenStream 
     };
     let name = &func.sig.ident;
     let name_str = name.to_string();
-    let queue = args.queue.tokens();
+    let krate = &args.krate;
+    let queue = args.queue.tokens(krate);
     let (trait_path, erase, output) = if args.batch {
         (
-            quote!(::sqs_handler::__private::FromBatch),
-            quote!(::sqs_handler::__private::batch_handler),
-            quote!(::sqs_handler::IntoBatchResult),
+            quote!(#krate::__private::FromBatch),
+            quote!(#krate::__private::batch_handler),
+            quote!(#krate::IntoBatchResult),
         )
     } else {
         (
-            quote!(::sqs_handler::__private::FromMessage),
-            quote!(::sqs_handler::__private::message_handler),
-            quote!(::sqs_handler::IntoHandlerResult),
+            quote!(#krate::__private::FromMessage),
+            quote!(#krate::__private::message_handler),
+            quote!(#krate::IntoHandlerResult),
         )
     };
     let output_check = return_check(&func, output);
@@ -305,10 +429,10 @@ pub fn sqs_message_handler(attr: TokenStream, item: TokenStream) -> TokenStream 
                 #(#checks)*
                 #output_check
             }
-            ::sqs_handler::__private::inventory::submit! {
-                ::sqs_handler::__private::HandlerRegistration {
+            #krate::__private::inventory::submit! {
+                #krate::__private::HandlerRegistration {
                     queue: #queue,
-                    origin: ::sqs_handler::__private::Origin {
+                    origin: #krate::__private::Origin {
                         name: #name_str,
                         module: ::core::module_path!(),
                     },
@@ -343,13 +467,14 @@ pub fn sqs_consumer_event_handler(attr: TokenStream, item: TokenStream) -> Token
     };
     let name = &func.sig.ident;
     let name_str = name.to_string();
-    let queue = args.queue.tokens();
+    let krate = &args.krate;
+    let queue = args.queue.tokens(krate);
     let first_check = bound_check(
         first,
-        &quote!(::sqs_handler::__private::IsEvent<::sqs_handler::#event_ty>),
+        &quote!(#krate::__private::IsEvent<#krate::#event_ty>),
     );
-    let output_check = return_check(&func, quote!(::sqs_handler::IntoHandlerResult));
-    let extractor = quote!(::sqs_handler::__private::FromHookContext);
+    let output_check = return_check(&func, quote!(#krate::IntoHandlerResult));
+    let extractor = quote!(#krate::__private::FromHookContext);
     let checks = rest.iter().map(|ty| bound_check(ty, &extractor));
     quote! {
         #item2
@@ -361,15 +486,15 @@ pub fn sqs_consumer_event_handler(attr: TokenStream, item: TokenStream) -> Token
                 #(#checks)*
                 #output_check
             }
-            ::sqs_handler::__private::inventory::submit! {
-                ::sqs_handler::__private::HookRegistration {
+            #krate::__private::inventory::submit! {
+                #krate::__private::HookRegistration {
                     queue: #queue,
-                    event: ::sqs_handler::__private::EventKind::#kind,
-                    origin: ::sqs_handler::__private::Origin {
+                    event: #krate::__private::EventKind::#kind,
+                    origin: #krate::__private::Origin {
                         name: #name_str,
                         module: ::core::module_path!(),
                     },
-                    make: || ::sqs_handler::__private::hook::<::sqs_handler::#event_ty, _, _>(#name),
+                    make: || #krate::__private::hook::<#krate::#event_ty, _, _>(#name),
                 }
             }
         };

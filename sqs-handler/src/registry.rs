@@ -7,7 +7,7 @@ use crate::handler::{BatchHandler, ErasedHandler, Handler, batch_fn, message_ser
 /// Where a registration's queue name comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueRef {
-    /// A literal queue name.
+    /// A queue name: a literal, or a `&'static str` constant or static named by path.
     Name(&'static str),
     /// An environment variable read when the consumer is built.
     Env(&'static str),

@@ -25,6 +25,7 @@ use crate::registry::{self, QueueRef};
 use crate::state::StateMap;
 
 type LayerFn = Arc<dyn Fn(HandlerService) -> HandlerService + Send + Sync>;
+type ResolveFn = Arc<dyn Fn(&str) -> String + Send + Sync>;
 
 struct HandlerEntry {
     queue: String,
@@ -75,6 +76,28 @@ struct HookEntry {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Queue names
+///
+/// Handlers, hooks and options *declare* a queue by name: the queue of
+/// `#[sqs_message_handler(..)]` and `#[sqs_consumer_event_handler(..)]` (a name, a constant, or
+/// the value of an environment variable), the first argument of [`handler`](Self::handler),
+/// [`batch_handler`](Self::batch_handler), [`hook`](Self::hook), [`queue`](Self::queue) and
+/// [`queue_layer`](Self::queue_layer), and [`QueueOptions::forward_non_retryable_to`].
+///
+/// When the consumer is built, [`queue_prefix`](Self::queue_prefix) or
+/// [`resolve_queue_names`](Self::resolve_queue_names) turns every declared name into the real
+/// queue, so the same handlers run on `staging-orders` in staging, or on a queue per test.
+/// Without them the real queue is the declared name. [`QueueOptions::queue_url`] still wins:
+/// a queue given its URL is not looked up.
+///
+/// Everything the running consumer reports uses the real name: the [`QueueName`](crate::QueueName)
+/// extractor in handlers and hooks, the `queue` field of events, [`SqsConsumer::queues`],
+/// [`StatusHandle::queue`] and [`QueueStatus::queue`](crate::QueueStatus::queue), and the logs
+/// (where `build` logs the declared name beside it). Two declared names that resolve to one
+/// queue are one queue: two handlers for it are a [`BuildError::DuplicateHandler`].
+/// [`only_queues`](Self::only_queues) matches declared names. A resolved queue that does not
+/// exist is a [`BuildError::QueueNotFound`] naming both names.
 pub struct SqsConsumerBuilder {
     client: Client,
     queues: Vec<(String, QueueOptions)>,
@@ -85,6 +108,7 @@ pub struct SqsConsumerBuilder {
     hooks: Vec<HookEntry>,
     discover: bool,
     only: Option<Vec<String>>,
+    resolver: Option<ResolveFn>,
     shutdown_timeout: Duration,
 }
 
@@ -111,6 +135,7 @@ impl std::fmt::Debug for SqsConsumerBuilder {
             )
             .field("discover", &self.discover)
             .field("only", &self.only)
+            .field("resolve_queue_names", &self.resolver.is_some())
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
     }
@@ -132,6 +157,7 @@ impl SqsConsumerBuilder {
             hooks: Vec::new(),
             discover: true,
             only: None,
+            resolver: None,
             shutdown_timeout: Duration::from_secs(30),
         }
     }
@@ -363,7 +389,9 @@ impl SqsConsumerBuilder {
 
     /// Keeps only discovered handlers and hooks of these queues (for a process that consumes
     /// some of the queues its binary has handlers for). Handlers whose queue comes from an
-    /// unset environment variable are then left out rather than an error.
+    /// unset environment variable are then left out rather than an error. The names are
+    /// declared names, before [`queue_prefix`](Self::queue_prefix) or
+    /// [`resolve_queue_names`](Self::resolve_queue_names).
     ///
     /// ```
     /// use sqs_handler::SqsConsumer;
@@ -381,6 +409,73 @@ impl SqsConsumerBuilder {
         S: Into<String>,
     {
         self.only = Some(queues.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Puts `prefix` before every declared queue name: with `.queue_prefix("staging-")`, the
+    /// handlers, hooks and options declared for `orders` consume `staging-orders`. For
+    /// environments that share an account, and for tests that run side by side on one
+    /// endpoint.
+    ///
+    /// The shorthand of [`resolve_queue_names`](Self::resolve_queue_names) for a prefix: it
+    /// replaces a resolver given before, and a later resolver replaces it. The section
+    /// [queue names](Self#queue-names) says which name the consumer then reports (the prefixed
+    /// one).
+    ///
+    /// ```
+    /// use sqs_handler::{Body, QueueName, SqsConsumer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = sqs_local::LocalSqs::builder().queue("staging-orders").start().await?;
+    /// let consumer = SqsConsumer::builder(&server.sdk_config())
+    ///     .discover(false)
+    ///     .queue_prefix("staging-")
+    ///     .handler("orders", |Body(order): Body, QueueName(queue): QueueName| async move {
+    ///         println!("{queue}: {order}"); // "staging-orders: ..."
+    ///     })
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(consumer.queues(), ["staging-orders"]);
+    /// assert!(consumer.status().queue("staging-orders").is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn queue_prefix(self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        self.resolve_queue_names(move |declared| format!("{prefix}{declared}"))
+    }
+
+    /// Maps every declared queue name to the real queue when the consumer is built: `resolve`
+    /// gets each name declared by a handler, a hook, [`queue`](Self::queue),
+    /// [`queue_layer`](Self::queue_layer) or [`QueueOptions::forward_non_retryable_to`], and
+    /// returns the queue's name, or its full URL (starting with `https://` or `http://`; the
+    /// queue is then not looked up with `GetQueueUrl`, and its name is the URL's last path
+    /// segment). [`QueueOptions::queue_url`] still wins over what it returns.
+    ///
+    /// One resolver: a second call, or [`queue_prefix`](Self::queue_prefix), replaces it. The
+    /// section [queue names](Self#queue-names) says which name the consumer then reports (the
+    /// resolved one).
+    ///
+    /// ```
+    /// use sqs_handler::SqsConsumer;
+    ///
+    /// # #[allow(unused)]
+    /// # fn f(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+    /// let env = std::env::var("DEPLOY_ENV").unwrap_or_else(|_| "dev".to_owned());
+    /// SqsConsumer::builder(config).resolve_queue_names(move |declared| match declared {
+    ///     // a queue of another account, by URL
+    ///     "payments" => "https://sqs.eu-west-1.amazonaws.com/210987654321/payments".to_owned(),
+    ///     // the others per environment: "dev-orders", "prod-orders"
+    ///     other => format!("{env}-{other}"),
+    /// })
+    /// # }
+    /// ```
+    pub fn resolve_queue_names<F>(mut self, resolve: F) -> Self
+    where
+        F: Fn(&str) -> String + Send + Sync + 'static,
+    {
+        self.resolver = Some(Arc::new(resolve));
         self
     }
 
@@ -408,6 +503,11 @@ impl SqsConsumerBuilder {
         self.only
             .as_ref()
             .is_none_or(|only| only.iter().any(|q| q == queue))
+    }
+
+    /// The real queue of a declared name.
+    fn target(&self, declared: &str) -> Result<Target, BuildError> {
+        Target::resolve(self.resolver.as_ref(), declared)
     }
 
     /// Resolves a discovered queue; `Ok(None)` when filtered out.
@@ -481,7 +581,8 @@ impl SqsConsumerBuilder {
             }
         }
 
-        let mut by_queue: BTreeMap<String, HandlerEntry> = BTreeMap::new();
+        // Handlers by real queue: declared names through the resolver.
+        let mut by_queue: BTreeMap<String, (Target, HandlerEntry)> = BTreeMap::new();
         for h in handlers {
             if h.queue.trim().is_empty() {
                 return Err(BuildError::InvalidOption {
@@ -489,39 +590,41 @@ impl SqsConsumerBuilder {
                     message: format!("{} names an empty queue", h.origin),
                 });
             }
-            if let Some(first) = by_queue.get(&h.queue) {
+            let target = self.target(&h.queue)?;
+            if let Some((_, first)) = by_queue.get(&target.name) {
                 return Err(BuildError::DuplicateHandler {
-                    queue: h.queue.clone(),
+                    queue: target.name.clone(),
                     first: first.origin.clone(),
                     second: h.origin,
                 });
             }
-            by_queue.insert(h.queue.clone(), h);
+            by_queue.insert(target.name.clone(), (target, h));
         }
-        for (queue, options) in &self.queues {
-            if !by_queue.contains_key(queue) {
-                return Err(BuildError::NoHandler {
-                    queue: queue.clone(),
-                });
+        let mut options: HashMap<String, QueueOptions> = HashMap::new();
+        for (declared, opts) in std::mem::take(&mut self.queues) {
+            let target = self.target(&declared)?;
+            if !by_queue.contains_key(&target.name) {
+                return Err(BuildError::NoHandler { queue: declared });
             }
-            options
-                .validate()
+            opts.validate()
                 .map_err(|message| BuildError::InvalidOption {
-                    queue: queue.clone(),
+                    queue: declared,
                     message,
                 })?;
+            options.insert(target.name, opts);
         }
         let mut hooks_by_queue: HashMap<String, Vec<HookEntry>> = HashMap::new();
         for h in hooks {
-            if !by_queue.contains_key(&h.queue) {
-                tracing::warn!(queue = %h.queue, hook = %h.origin, "event hook for a queue with no message handler: it will never fire");
+            let target = self.target(&h.queue)?;
+            if !by_queue.contains_key(&target.name) {
+                tracing::warn!(queue = %target.name, declared = %h.queue, hook = %h.origin, "event hook for a queue with no message handler: it will never fire");
                 continue;
             }
-            hooks_by_queue.entry(h.queue.clone()).or_default().push(h);
+            hooks_by_queue.entry(target.name).or_default().push(h);
         }
         let needs = by_queue
             .values()
-            .map(|h| (&h.origin, &h.requirements))
+            .map(|(_, h)| (&h.origin, &h.requirements))
             .chain(
                 hooks_by_queue
                     .values()
@@ -536,43 +639,49 @@ impl SqsConsumerBuilder {
                 });
             }
         }
+        let mut queue_layers = Vec::new();
+        for (declared, layer) in std::mem::take(&mut self.queue_layers) {
+            queue_layers.push((self.target(&declared)?.name, layer));
+        }
 
         let state = Arc::new(std::mem::take(&mut self.state));
-        let mut options: HashMap<String, QueueOptions> = self.queues.drain(..).collect();
-        let resolutions = by_queue.keys().map(|queue| {
+        let mut resolutions = Vec::new();
+        for (queue, (target, _)) in &by_queue {
             let opts = options.remove(queue).unwrap_or_default();
+            let forward = match &opts.forward_non_retryable_to {
+                Some(declared) => Some(self.target(declared)?),
+                None => None,
+            };
             let used_by = used_by(queue, &by_queue, &hooks_by_queue);
             let client = self.client.clone();
-            let queue = queue.clone();
-            async move {
-                let resolved = resolve_queue(&client, &queue, &opts, &used_by).await?;
-                let forward = match &opts.forward_non_retryable_to {
-                    Some(name) => {
-                        let url = queue_url(
-                            &client,
-                            name,
-                            &format!("forward_non_retryable_to of queue {queue:?}"),
-                        )
-                        .await?;
-                        Some((name.clone(), url))
+            let target = target.clone();
+            resolutions.push(async move {
+                let resolved = resolve_queue(&client, &target, &opts, &used_by).await?;
+                let forward = match forward {
+                    Some(to) => {
+                        let used_by =
+                            format!("forward_non_retryable_to of queue {:?}", target.name);
+                        let url = queue_url(&client, &to, &used_by).await?;
+                        Some((to.name, url))
                     }
                     None => None,
                 };
-                Ok::<_, BuildError>((queue, opts, resolved, forward))
-            }
-        });
+                Ok::<_, BuildError>((target, opts, resolved, forward))
+            });
+        }
         let resolved = futures_util::future::try_join_all(resolutions).await?;
 
         let mut queues = Vec::new();
         let mut status = Vec::new();
-        for (queue, opts, (url, visibility), forward) in resolved {
-            let Some(entry) = by_queue.remove(&queue) else {
+        for (target, opts, (url, visibility), forward) in resolved {
+            let queue = target.name;
+            let Some((_, entry)) = by_queue.remove(&queue) else {
                 continue;
             };
             let dispatch = match entry.handler {
                 ErasedHandler::Message(svc) => {
                     let mut svc = svc;
-                    for (q, layer) in self.queue_layers.iter().rev() {
+                    for (q, layer) in queue_layers.iter().rev() {
                         if *q == queue {
                             svc = layer(svc);
                         }
@@ -600,6 +709,7 @@ impl SqsConsumerBuilder {
             status.push((queue.clone(), counters.clone()));
             tracing::info!(
                 queue = %queue,
+                declared = %target.declared,
                 handler = %entry.origin,
                 hooks = ?queue_hooks,
                 concurrency = opts.concurrency,
@@ -640,6 +750,61 @@ impl SqsConsumerBuilder {
     }
 }
 
+/// Where a declared queue name leads.
+#[derive(Debug, Clone)]
+struct Target {
+    /// The name a handler, hook or option declared.
+    declared: String,
+    /// The real queue's name: what the resolver returned, or the last segment of its URL.
+    name: String,
+    /// The URL the resolver returned, if it returned one.
+    url: Option<String>,
+}
+
+impl Target {
+    /// Where `resolver` (or none: the name itself) leads `declared`.
+    fn resolve(resolver: Option<&ResolveFn>, declared: &str) -> Result<Self, BuildError> {
+        let resolved = match resolver {
+            Some(resolve) => resolve(declared).trim().to_owned(),
+            None => declared.to_owned(),
+        };
+        let invalid = |what: &str| BuildError::InvalidOption {
+            queue: declared.to_owned(),
+            message: format!(
+                "the queue-name resolver turned it into {resolved:?}, {what}: return a queue name or a queue URL"
+            ),
+        };
+        if resolved.starts_with("https://") || resolved.starts_with("http://") {
+            let path = resolved
+                .split_once("://")
+                .and_then(|(_, rest)| rest.split_once('/'))
+                .map_or("", |(_, path)| path);
+            let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            if name.is_empty() {
+                return Err(invalid("a URL with no queue in its path"));
+            }
+            Ok(Self {
+                declared: declared.to_owned(),
+                name: name.to_owned(),
+                url: Some(resolved),
+            })
+        } else if resolved.is_empty() {
+            Err(invalid("an empty name"))
+        } else {
+            Ok(Self {
+                declared: declared.to_owned(),
+                name: resolved,
+                url: None,
+            })
+        }
+    }
+
+    /// The declared name, when the resolver changed it (for errors).
+    fn renamed_from(&self) -> Option<String> {
+        (self.declared != self.name).then(|| self.declared.clone())
+    }
+}
+
 fn layer_fn<L>(layer: L) -> LayerFn
 where
     L: Layer<HandlerService> + Send + Sync + 'static,
@@ -652,12 +817,12 @@ where
 
 fn used_by(
     queue: &str,
-    handlers: &BTreeMap<String, HandlerEntry>,
+    handlers: &BTreeMap<String, (Target, HandlerEntry)>,
     hooks: &HashMap<String, Vec<HookEntry>>,
 ) -> String {
     handlers
         .get(queue)
-        .map(|h| format!("handler {}", h.origin))
+        .map(|(_, h)| format!("handler {}", h.origin))
         .into_iter()
         .chain(
             hooks
@@ -670,27 +835,35 @@ fn used_by(
         .join(", ")
 }
 
-async fn queue_url(client: &Client, queue: &str, used_by: &str) -> Result<String, BuildError> {
-    match client.get_queue_url().queue_name(queue).send().await {
+fn not_found(queue: &Target, used_by: &str) -> BuildError {
+    BuildError::QueueNotFound {
+        queue: queue.name.clone(),
+        declared: queue.renamed_from(),
+        used_by: used_by.to_owned(),
+    }
+}
+
+/// The queue's URL: the one the resolver returned, or `GetQueueUrl`.
+async fn queue_url(client: &Client, queue: &Target, used_by: &str) -> Result<String, BuildError> {
+    if let Some(url) = &queue.url {
+        return Ok(url.clone());
+    }
+    let name = &queue.name;
+    match client.get_queue_url().queue_name(name).send().await {
         Ok(out) => out.queue_url.ok_or_else(|| BuildError::Sqs {
             operation: "GetQueueUrl",
-            queue: queue.to_owned(),
+            queue: name.clone(),
             source: "the response had no QueueUrl".into(),
         }),
         Err(e) => {
             let service = e.as_service_error();
             if service.is_some_and(|s| s.is_queue_does_not_exist()) {
-                Err(BuildError::QueueNotFound {
-                    queue: queue.to_owned(),
-                    used_by: used_by.to_owned(),
-                })
+                Err(not_found(queue, used_by))
             } else {
                 Err(BuildError::Sqs {
                     operation: "GetQueueUrl",
-                    queue: queue.to_owned(),
-                    source: aws_sdk_sqs::error::DisplayErrorContext(&e)
-                        .to_string()
-                        .into(),
+                    queue: name.clone(),
+                    source: e.into(),
                 })
             }
         }
@@ -700,7 +873,7 @@ async fn queue_url(client: &Client, queue: &str, used_by: &str) -> Result<String
 /// The queue's URL and the visibility timeout the heartbeat maintains.
 async fn resolve_queue(
     client: &Client,
-    queue: &str,
+    queue: &Target,
     opts: &QueueOptions,
     used_by: &str,
 ) -> Result<(String, Duration), BuildError> {
@@ -718,21 +891,16 @@ async fn resolve_queue(
                 .send()
                 .await
                 .map_err(|e| {
-                    let not_found = e
+                    let not_found_error = e
                         .as_service_error()
                         .is_some_and(|s| s.is_queue_does_not_exist());
-                    if not_found {
-                        BuildError::QueueNotFound {
-                            queue: queue.to_owned(),
-                            used_by: used_by.to_owned(),
-                        }
+                    if not_found_error {
+                        not_found(queue, used_by)
                     } else {
                         BuildError::Sqs {
                             operation: "GetQueueAttributes",
-                            queue: queue.to_owned(),
-                            source: aws_sdk_sqs::error::DisplayErrorContext(&e)
-                                .to_string()
-                                .into(),
+                            queue: queue.name.clone(),
+                            source: e.into(),
                         }
                     }
                 })?;
@@ -745,4 +913,80 @@ async fn resolve_queue(
         }
     };
     Ok((url, visibility))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefix(p: &'static str) -> ResolveFn {
+        Arc::new(move |q| format!("{p}{q}"))
+    }
+
+    fn to(r: &'static str) -> ResolveFn {
+        Arc::new(move |_| r.to_owned())
+    }
+
+    #[test]
+    fn without_a_resolver_the_declared_name_is_the_queue() {
+        let t = Target::resolve(None, "jobs").unwrap();
+        assert_eq!(
+            (t.name.as_str(), t.url.as_deref(), t.renamed_from()),
+            ("jobs", None, None)
+        );
+    }
+
+    #[test]
+    fn a_prefix_renames_and_keeps_fifo_at_the_end() {
+        let t = Target::resolve(Some(&prefix("staging-")), "orders.fifo").unwrap();
+        assert_eq!(t.name, "staging-orders.fifo");
+        assert_eq!(t.url, None);
+        assert_eq!(t.renamed_from().as_deref(), Some("orders.fifo"));
+    }
+
+    #[test]
+    fn a_url_is_used_as_is_and_names_the_queue_by_its_last_segment() {
+        for url in [
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/orders-v2",
+            "http://localhost:9324/000000000000/orders-v2/",
+        ] {
+            let t = Target::resolve(Some(&to(url)), "orders").unwrap();
+            assert_eq!(t.name, "orders-v2");
+            assert_eq!(t.url.as_deref(), Some(url));
+        }
+    }
+
+    #[test]
+    fn an_empty_name_or_a_url_without_a_queue_is_an_invalid_option() {
+        for bad in [
+            "",
+            "  ",
+            "https://sqs.eu-west-1.amazonaws.com",
+            "http://host/",
+        ] {
+            let err = Target::resolve(Some(&to(bad)), "orders").unwrap_err();
+            match &err {
+                BuildError::InvalidOption { queue, message } => {
+                    assert_eq!(queue, "orders");
+                    assert!(message.contains("queue-name resolver"), "{message}");
+                }
+                other => panic!("{bad:?}: expected InvalidOption, got {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn queue_not_found_names_the_declared_name_when_renamed() {
+        let renamed = Target::resolve(Some(&prefix("a-")), "jobs").unwrap();
+        assert_eq!(
+            not_found(&renamed, "handler app::run").to_string(),
+            "queue \"a-jobs\" does not exist (declared as \"jobs\" and renamed by the builder's \
+             queue-name resolver; used by handler app::run): create it, or fix the name"
+        );
+        let plain = Target::resolve(None, "jobs").unwrap();
+        assert_eq!(
+            not_found(&plain, "handler app::run").to_string(),
+            "queue \"jobs\" does not exist (used by handler app::run): create it, or fix the name"
+        );
+    }
 }

@@ -64,6 +64,8 @@ async fn on_response(_e: ResponseProcessed) {}
 async fn on_empty(_e: Empty) {}
 #[sqs_consumer_event_handler(env = "OTHER_QUEUE", stopped)]
 async fn on_stopped(_e: Stopped) {}
+#[sqs_consumer_event_handler("jobs", started)]
+async fn on_started(_e: sqs_handler::Started) {}
 #[sqs_consumer_event_handler("jobs", circuit_opened)]
 async fn on_opened(_e: CircuitOpened) {}
 #[sqs_consumer_event_handler("jobs", circuit_closed)]
