@@ -26,10 +26,17 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum BuildError {
     /// A queue named by a handler or configuration does not exist.
-    #[error("queue {queue:?} does not exist (used by {used_by}): create it, or fix the name")]
+    #[error(
+        "queue {queue:?} does not exist ({}used by {used_by}): create it, or fix the name",
+        declared.as_ref().map(|d| format!("declared as {d:?} and renamed by the builder's queue-name resolver; ")).unwrap_or_default()
+    )]
     QueueNotFound {
-        /// The queue name.
+        /// The queue name: the real one, after
+        /// [`queue_prefix`](crate::SqsConsumerBuilder::queue_prefix) or
+        /// [`resolve_queue_names`](crate::SqsConsumerBuilder::resolve_queue_names).
         queue: String,
+        /// The name handlers and configuration declared, when the resolver changed it.
+        declared: Option<String>,
         /// The handlers and hooks that name it.
         used_by: String,
     },
@@ -84,9 +91,11 @@ pub enum BuildError {
         /// What is wrong and the allowed range.
         message: String,
     },
-    /// An SQS call made while building failed (endpoint, credentials, permissions).
+    /// An SQS call made while building failed (endpoint, credentials, permissions). The
+    /// source is the SDK's error (`aws_sdk_sqs::error::SdkError<..>`), to match on.
     #[error(
-        "{operation} for queue {queue:?} failed: {source}; check AWS_ENDPOINT_URL_SQS, the region and the credentials"
+        "{operation} for queue {queue:?} failed: {}; check AWS_ENDPOINT_URL_SQS, the region and the credentials",
+        chain(&**source)
     )]
     Sqs {
         /// The SQS operation.
@@ -97,6 +106,22 @@ pub enum BuildError {
         #[source]
         source: BoxError,
     },
+}
+
+/// An error and its sources, joined with ": " (the SDK's own `Display` says only "service
+/// error"; the detail is in the sources).
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = e.source();
+    }
+    text
 }
 
 /// Wraps an error to say it must not be retried: the message is deleted, or forwarded to the
@@ -221,21 +246,6 @@ impl ExtractError {
         }
     }
 }
-
-/// A handler ran longer than its queue's handler timeout and was cancelled.
-///
-/// The `timeout_error` event ([`TimeoutError`](crate::TimeoutError)) reports timeouts; this
-/// type names the same failure as an error value.
-///
-/// ```
-/// use std::time::Duration;
-///
-/// let error = sqs_handler::HandlerTimedOut(Duration::from_secs(30));
-/// assert_eq!(error.to_string(), "handler timed out after 30s and was cancelled");
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[error("handler timed out after {0:?} and was cancelled")]
-pub struct HandlerTimedOut(pub std::time::Duration);
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@
 //! | `message_processed` | [`MessageProcessed`] | after a message was handled successfully |
 //! | `response_processed` | [`ResponseProcessed`] | after every message of one receive was handled |
 //! | `empty` | [`Empty`] | a receive returned no message |
+//! | `started` | [`Started`] | the queue's consumer has started, before its first receive |
 //! | `stopped` | [`Stopped`] | the queue's consumer has stopped |
 //! | `circuit_opened` | [`CircuitOpened`] | the queue's [circuit breaker](crate::CircuitBreaker) opened: receiving stops |
 //! | `circuit_closed` | [`CircuitClosed`] | a probe succeeded and the breaker closed: receiving resumes |
@@ -83,6 +84,9 @@ pub enum MessageAction {
     Deleted,
     /// Sent to this queue, then deleted (a non-retryable error).
     Forwarded(String),
+    /// Already deleted or released by the handler through its
+    /// [`Acknowledgement`](crate::Acknowledgement); the consumer left it be.
+    Acknowledged,
 }
 
 /// Why a message failed.
@@ -123,6 +127,7 @@ pub enum FailureKind {
 /// }
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProcessingError {
     /// The queue.
     pub queue: Arc<str>,
@@ -147,6 +152,7 @@ pub struct ProcessingError {
 /// }
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TimeoutError {
     /// The queue.
     pub queue: Arc<str>,
@@ -170,6 +176,7 @@ pub struct TimeoutError {
 /// }
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ConsumerError {
     /// The queue.
     pub queue: Arc<str>,
@@ -190,6 +197,7 @@ pub struct ConsumerError {
 /// }
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct MessageReceived {
     /// The queue.
     pub queue: Arc<str>,
@@ -208,6 +216,7 @@ pub struct MessageReceived {
 /// }
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct MessageProcessed {
     /// The queue.
     pub queue: Arc<str>,
@@ -226,6 +235,7 @@ pub struct MessageProcessed {
 /// }
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ResponseProcessed {
     /// The queue.
     pub queue: Arc<str>,
@@ -244,9 +254,45 @@ pub struct ResponseProcessed {
 /// }
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Empty {
     /// The queue.
     pub queue: Arc<str>,
+}
+
+impl Empty {
+    /// The event that a receive of `queue` returned nothing (for tests of hooks).
+    pub fn new(queue: impl Into<Arc<str>>) -> Self {
+        Self {
+            queue: queue.into(),
+        }
+    }
+}
+
+/// `started`: the queue's consumer started; its first receive follows.
+///
+/// ```
+/// use sqs_handler::{Started, sqs_consumer_event_handler};
+///
+/// #[sqs_consumer_event_handler("jobs", started)]
+/// async fn on_started(event: Started) {
+///     println!("consuming {}", event.queue);
+/// }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Started {
+    /// The queue.
+    pub queue: Arc<str>,
+}
+
+impl Started {
+    /// The event that `queue`'s consumer started (for tests of hooks).
+    pub fn new(queue: impl Into<Arc<str>>) -> Self {
+        Self {
+            queue: queue.into(),
+        }
+    }
 }
 
 /// `stopped`: the queue's consumer stopped, after its drain: handlers finished or cancelled,
@@ -261,9 +307,19 @@ pub struct Empty {
 /// }
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Stopped {
     /// The queue.
     pub queue: Arc<str>,
+}
+
+impl Stopped {
+    /// The event that `queue`'s consumer stopped (for tests of hooks).
+    pub fn new(queue: impl Into<Arc<str>>) -> Self {
+        Self {
+            queue: queue.into(),
+        }
+    }
 }
 
 /// `circuit_opened`: the queue's circuit breaker opened; its pollers stop receiving.
@@ -316,7 +372,7 @@ pub struct CircuitClosed {
 /// use sqs_handler::{EventKind, Stopped};
 ///
 /// assert_eq!(Stopped::KIND, EventKind::Stopped);
-/// let event = Stopped { queue: "jobs".into() }.into_event();
+/// let event = Stopped::new("jobs").into_event();
 /// assert_eq!(event.kind(), EventKind::Stopped);
 /// assert!(matches!(event, Event::Stopped(_)));
 /// ```
@@ -339,6 +395,8 @@ pub enum EventKind {
     Empty,
     /// [`Stopped`]
     Stopped,
+    /// [`Started`]
+    Started,
     /// [`CircuitOpened`]
     CircuitOpened,
     /// [`CircuitClosed`]
@@ -351,7 +409,7 @@ pub enum EventKind {
 /// use sqs_handler::events::{Event, EventType};
 /// use sqs_handler::{EventKind, ProcessingError, Stopped};
 ///
-/// let event: Event = Stopped { queue: "jobs".into() }.into_event();
+/// let event: Event = Stopped::new("jobs").into_event();
 /// assert_eq!(event.kind(), EventKind::Stopped);
 /// assert!(ProcessingError::from_event(&event).is_none());
 /// assert!(Stopped::from_event(&event).is_some());
@@ -375,6 +433,8 @@ pub enum Event {
     Empty(Empty),
     /// [`Stopped`]
     Stopped(Stopped),
+    /// [`Started`]
+    Started(Started),
     /// [`CircuitOpened`]
     CircuitOpened(CircuitOpened),
     /// [`CircuitClosed`]
@@ -388,7 +448,7 @@ impl Event {
     /// use sqs_handler::events::{Event, EventType};
     /// use sqs_handler::{Empty, EventKind};
     ///
-    /// assert_eq!(Empty { queue: "jobs".into() }.into_event().kind(), EventKind::Empty);
+    /// assert_eq!(Empty::new("jobs").into_event().kind(), EventKind::Empty);
     /// ```
     pub fn kind(&self) -> EventKind {
         match self {
@@ -400,6 +460,7 @@ impl Event {
             Event::ResponseProcessed(_) => EventKind::ResponseProcessed,
             Event::Empty(_) => EventKind::Empty,
             Event::Stopped(_) => EventKind::Stopped,
+            Event::Started(_) => EventKind::Started,
             Event::CircuitOpened(_) => EventKind::CircuitOpened,
             Event::CircuitClosed(_) => EventKind::CircuitClosed,
         }
@@ -454,6 +515,7 @@ event_types!(
     ResponseProcessed,
     Empty,
     Stopped,
+    Started,
     CircuitOpened,
     CircuitClosed
 );

@@ -12,25 +12,24 @@ mod registry;
 mod state;
 
 pub use consumer::{
-    CircuitBreaker, CircuitState, Failure, FailureFilter, QueueStatus, RunError, SqsConsumer,
-    SqsConsumerBuilder, StatusHandle, shutdown_signal,
+    CircuitBreaker, CircuitState, ConsumerControl, Failure, FailureFilter, QueueStatus, RunError,
+    SqsConsumer, SqsConsumerBuilder, StatusHandle, UnknownQueue, shutdown_signal,
 };
-pub use error::{
-    BoxError, BuildError, ExtractError, HandlerPanicked, HandlerTimedOut, NonRetryable,
-};
+pub use error::{BoxError, BuildError, ExtractError, HandlerPanicked, NonRetryable};
 pub use events::{
     CircuitClosed, CircuitOpened, ConsumerError, Empty, EventKind, FailureKind, MessageAction,
-    MessageProcessed, MessageReceived, ProcessingError, ResponseProcessed, Stopped, TimeoutError,
+    MessageProcessed, MessageReceived, ProcessingError, ResponseProcessed, Started, Stopped,
+    TimeoutError,
 };
 pub use extract::{
-    Batch, Body, Json, MessageAttributes, MessageContext, MessageGroupId, MessageId, QueueName,
-    ReceiveCount, SentTimestamp, State,
+    Acknowledgement, Batch, Body, EventBridge, Json, MessageAttributes, MessageContext,
+    MessageGroupId, MessageId, QueueName, ReceiveCount, SentTimestamp, Sns, SnsAttribute, State,
 };
 pub use handler::{
     BatchHandler, BatchOutcome, Handler, HandlerService, IntoBatchResult, IntoHandlerResult,
 };
 pub use message::SqsMessage;
-pub use options::{NonRetryablePredicate, QueueOptions, RetryPolicy};
+pub use options::{AckMode, NonRetryablePredicate, QueueOptions, RetryPolicy};
 pub use producer::{
     BatchReport, FailedMessage, MAX_BATCH_BYTES, OutgoingMessage, Producer, ProducerError,
     SentMessage,

@@ -21,7 +21,8 @@ use crate::error::BoxError;
 /// use std::time::Duration;
 /// use sqs_handler::{QueueOptions, RetryPolicy};
 ///
-/// // 5 s after the first failure, then 10 s, 20 s, ... at most 10 minutes.
+/// // About 5 s after the first failure, then 10 s, 20 s, ... at most 10 minutes (each
+/// // between half and all of that, at random, so that a burst is not retried in lockstep).
 /// let backoff = RetryPolicy::ExponentialBackoff {
 ///     initial: Duration::from_secs(5),
 ///     max: Duration::from_secs(600),
@@ -29,10 +30,7 @@ use crate::error::BoxError;
 /// let options = QueueOptions::default().retry(backoff);
 ///
 /// // A fixed delay (sqs-consumer's `terminateVisibilityTimeout: 30`).
-/// let fixed = RetryPolicy::ExponentialBackoff {
-///     initial: Duration::from_secs(30),
-///     max: Duration::from_secs(30),
-/// };
+/// let fixed = RetryPolicy::Fixed(Duration::from_secs(30));
 /// assert_eq!(fixed.delay_for(4), Some(Duration::from_secs(30)));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -44,8 +42,12 @@ pub enum RetryPolicy {
     LeaveUntilVisibilityTimeout,
     /// Make it visible again at once.
     ReleaseImmediately,
-    /// Make it visible again after `initial * 2^(receive count - 1)`, at most `max`
-    /// (ChangeMessageVisibility; SQS caps it at 12 hours).
+    /// Make it visible again after this delay, whole seconds (ChangeMessageVisibility), every
+    /// time.
+    Fixed(Duration),
+    /// Make it visible again after `d = initial * 2^(receive count - 1)`, at most `max` (SQS caps
+    /// it at 12 hours), with jitter: a whole number of seconds picked at random between `d / 2`
+    /// and `d`, so that messages that failed together (an outage) are not retried together.
     ExponentialBackoff {
         /// The delay after the first receive.
         initial: Duration,
@@ -65,8 +67,11 @@ impl RetryPolicy {
     ///     initial: Duration::from_secs(2),
     ///     max: Duration::from_secs(30),
     /// };
-    /// let delays: Vec<u64> = (1..=6).map(|n| policy.delay_for(n).unwrap().as_secs()).collect();
-    /// assert_eq!(delays, [2, 4, 8, 16, 30, 30]);
+    /// // 2 s, 4 s, 8 s, 16 s, then 30 s at most, each between half and all of that.
+    /// for (n, d) in [(1, 2), (2, 4), (3, 8), (4, 16), (5, 30), (6, 30)] {
+    ///     let delay = policy.delay_for(n).unwrap().as_secs();
+    ///     assert!((d / 2..=d).contains(&delay));
+    /// }
     /// assert_eq!(RetryPolicy::ReleaseImmediately.delay_for(3), Some(Duration::ZERO));
     /// assert_eq!(RetryPolicy::LeaveUntilVisibilityTimeout.delay_for(3), None);
     /// ```
@@ -74,13 +79,35 @@ impl RetryPolicy {
         match self {
             RetryPolicy::LeaveUntilVisibilityTimeout => None,
             RetryPolicy::ReleaseImmediately => Some(Duration::ZERO),
+            RetryPolicy::Fixed(delay) => Some((*delay).min(MAX_VISIBILITY)),
             RetryPolicy::ExponentialBackoff { initial, max } => {
                 let exp = receive_count.saturating_sub(1).min(31);
                 let delay = initial.saturating_mul(1u32 << exp);
-                Some(delay.min(*max).min(MAX_VISIBILITY))
+                let secs = delay.min(*max).min(MAX_VISIBILITY).as_secs();
+                // Equal jitter in whole seconds: half the delay, plus up to the other half.
+                Some(Duration::from_secs(
+                    secs / 2 + fastrand::u64(0..=secs - secs / 2),
+                ))
             }
         }
     }
+}
+
+/// When the consumer deletes a message; see [`QueueOptions::ack_mode`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AckMode {
+    /// Delete on success; a failure follows the retry policy (the default).
+    #[default]
+    OnSuccess,
+    /// Delete whatever the outcome, failures too, after their hooks ran (sqs-consumer's
+    /// `alwaysAcknowledge`). Nothing is retried.
+    Always,
+    /// Never delete on success: the handler deletes with an
+    /// [`Acknowledgement`](crate::Acknowledgement), and a message it did not delete comes back
+    /// after its visibility timeout (Spring Cloud AWS's MANUAL, sqs-consumer's
+    /// `shouldDeleteMessages: false`). Failures follow the retry policy.
+    Manual,
 }
 
 /// SQS's longest visibility timeout.
@@ -141,6 +168,7 @@ pub struct QueueOptions {
     pub(crate) ack_flush_interval: Duration,
     pub(crate) system_attributes: Vec<MessageSystemAttributeName>,
     pub(crate) circuit_breaker: Option<CircuitBreaker>,
+    pub(crate) ack_mode: AckMode,
 }
 
 /// The system attributes received by default: what the extractors, retry backoff and FIFO
@@ -173,6 +201,7 @@ impl Default for QueueOptions {
             ack_flush_interval: Duration::from_millis(10),
             system_attributes: default_system_attributes(),
             circuit_breaker: None,
+            ack_mode: AckMode::OnSuccess,
         }
     }
 }
@@ -193,6 +222,7 @@ impl fmt::Debug for QueueOptions {
             .field("ack_flush_interval", &self.ack_flush_interval)
             .field("system_attributes", &self.system_attributes)
             .field("circuit_breaker", &self.circuit_breaker)
+            .field("ack_mode", &self.ack_mode)
             .finish()
     }
 }
@@ -393,6 +423,19 @@ impl QueueOptions {
         self
     }
 
+    /// When messages are deleted: on success (the default), always, or only by the handler
+    /// through an [`Acknowledgement`](crate::Acknowledgement). See [`AckMode`].
+    ///
+    /// ```
+    /// use sqs_handler::{AckMode, QueueOptions};
+    ///
+    /// let options = QueueOptions::default().ack_mode(AckMode::Manual);
+    /// ```
+    pub fn ack_mode(mut self, mode: AckMode) -> Self {
+        self.ack_mode = mode;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), String> {
         if let Some(b) = &self.circuit_breaker {
             b.validate()?;
@@ -414,6 +457,21 @@ impl QueueOptions {
                 "max_messages_per_receive must be 1 to 10, got {}",
                 self.max_messages
             ));
+        }
+        match &self.retry {
+            RetryPolicy::Fixed(d) if *d > MAX_VISIBILITY || d.subsec_nanos() != 0 => {
+                return Err(format!(
+                    "retry Fixed delay must be whole seconds up to 12 hours, got {d:?}"
+                ));
+            }
+            RetryPolicy::ExponentialBackoff { initial, max }
+                if *max > MAX_VISIBILITY || initial.is_zero() || initial > max =>
+            {
+                return Err(format!(
+                    "retry ExponentialBackoff needs 0 < initial <= max <= 12 hours, got initial {initial:?}, max {max:?}"
+                ));
+            }
+            _ => {}
         }
         if self.ack_flush_interval > Duration::from_secs(60) {
             return Err(format!(
@@ -441,9 +499,25 @@ mod tests {
             initial: Duration::from_secs(2),
             max: Duration::from_secs(30),
         };
-        let delays: Vec<u64> = (1..=6).map(|n| p.delay_for(n).unwrap().as_secs()).collect();
-        assert_eq!(delays, [2, 4, 8, 16, 30, 30]);
-        assert_eq!(p.delay_for(10_000).unwrap(), Duration::from_secs(30));
+        for (n, d) in [
+            (1, 2),
+            (2, 4),
+            (3, 8),
+            (4, 16),
+            (5, 30),
+            (6, 30),
+            (10_000, 30),
+        ] {
+            let seen: std::collections::BTreeSet<u64> = (0..400)
+                .map(|_| p.delay_for(n).unwrap().as_secs())
+                .collect();
+            // Every whole second from half the delay to all of it, and nothing else.
+            assert_eq!(seen, (d / 2..=d).collect(), "receive count {n}");
+        }
+        assert_eq!(
+            RetryPolicy::Fixed(Duration::from_secs(30)).delay_for(7),
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(RetryPolicy::default().delay_for(3), None);
         assert_eq!(
             RetryPolicy::ReleaseImmediately.delay_for(3),
@@ -464,6 +538,21 @@ mod tests {
         assert!(
             QueueOptions::default()
                 .max_messages_per_receive(11)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            QueueOptions::default()
+                .retry(RetryPolicy::Fixed(Duration::from_millis(1500)))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            QueueOptions::default()
+                .retry(RetryPolicy::ExponentialBackoff {
+                    initial: Duration::from_secs(2),
+                    max: Duration::from_secs(86_400),
+                })
                 .validate()
                 .is_err()
         );

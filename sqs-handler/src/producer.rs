@@ -54,15 +54,18 @@ pub enum ProducerError {
         /// Why.
         reason: String,
     },
-    /// The SQS call failed.
-    #[error("{operation} to queue {queue:?} failed: {message}")]
+    /// The SQS call failed. The source is the SDK's error
+    /// (`aws_sdk_sqs::error::SdkError<..>`: match it to tell throttling from a missing
+    /// permission), or, for a batch entry SQS refused, a [`FailedMessage`].
+    #[error("{operation} to queue {queue:?} failed: {}", crate::error::chain(&**source))]
     Sqs {
         /// The operation.
         operation: &'static str,
         /// The queue name.
         queue: String,
-        /// What the SDK reported.
-        message: String,
+        /// What failed.
+        #[source]
+        source: crate::BoxError,
     },
 }
 
@@ -85,6 +88,8 @@ pub struct OutgoingMessage {
     deduplication_id: Option<String>,
     delay: Option<Duration>,
     attributes: HashMap<String, MessageAttributeValue>,
+    /// Attributes that could not be built: reported when the message is sent.
+    invalid: Vec<String>,
 }
 
 impl OutgoingMessage {
@@ -126,7 +131,8 @@ impl OutgoingMessage {
         self
     }
 
-    /// Delivery delay, up to 15 minutes (standard queues).
+    /// Delivery delay in whole seconds, up to 15 minutes (standard queues). Another value
+    /// fails the message when it is sent, naming the field; it is never rounded or clamped.
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = Some(delay);
         self
@@ -156,10 +162,53 @@ impl OutgoingMessage {
             .data_type("String")
             .string_value(value)
             .build();
+        let name = name.into();
         match value {
             Ok(v) => self.attribute(name, v),
-            Err(_) => self,
+            Err(e) => {
+                let mut message = self;
+                message.invalid.push(format!("attribute {name:?}: {e}"));
+                message
+            }
         }
+    }
+
+    /// Checks what SQS would refuse, naming the field: a delay over 900 s or not in whole
+    /// seconds, more than 10 attributes, an attribute name SQS does not accept, an attribute
+    /// without a value.
+    fn validate(&self) -> Result<(), String> {
+        if let Some(e) = self.invalid.first() {
+            return Err(e.clone());
+        }
+        if let Some(d) = self
+            .delay
+            .filter(|d| *d > Duration::from_secs(900) || d.subsec_nanos() != 0)
+        {
+            return Err(format!(
+                "delay is {d:?}; SQS takes whole seconds from 0 to 900"
+            ));
+        }
+        if self.attributes.len() > 10 {
+            return Err(format!(
+                "{} message attributes; SQS takes at most 10",
+                self.attributes.len()
+            ));
+        }
+        let mut names: Vec<&String> = self.attributes.keys().collect();
+        names.sort();
+        for name in names {
+            attribute_name_problem(name)
+                .map_or(Ok(()), |why| Err(format!("attribute {name:?}: {why}")))?;
+            let v = &self.attributes[name];
+            let empty = v.string_value().is_none_or(str::is_empty)
+                && v.binary_value().is_none_or(|b| b.as_ref().is_empty());
+            if empty {
+                return Err(format!(
+                    "attribute {name:?} has no value; SQS refuses empty values"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The body.
@@ -195,7 +244,8 @@ impl OutgoingMessage {
             .message_body(&self.body)
             .set_message_group_id(self.group_id.clone())
             .set_message_deduplication_id(self.deduplication_id.clone())
-            .set_delay_seconds(self.delay.map(|d| d.as_secs().min(900) as i32))
+            // Validated: whole seconds up to 900.
+            .set_delay_seconds(self.delay.map(|d| d.as_secs() as i32))
             .set_message_attributes((!self.attributes.is_empty()).then(|| self.attributes.clone()))
             .build()
             .map_err(|e| e.to_string())
@@ -204,6 +254,7 @@ impl OutgoingMessage {
 
 /// A message that was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SentMessage {
     /// Its position in the input.
     pub index: usize,
@@ -214,7 +265,9 @@ pub struct SentMessage {
 }
 
 /// A message that was not sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+#[non_exhaustive]
 pub struct FailedMessage {
     /// Its position in the input.
     pub index: usize,
@@ -247,6 +300,7 @@ pub struct FailedMessage {
 /// # }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BatchReport {
     /// The messages sent, by input position.
     pub sent: Vec<SentMessage>,
@@ -361,7 +415,7 @@ impl Producer {
                     ProducerError::Sqs {
                         operation: "GetQueueUrl",
                         queue: queue.to_owned(),
-                        message: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+                        source: e.into(),
                     }
                 }
             })?;
@@ -418,12 +472,12 @@ impl Producer {
             (None, Some(f)) => Err(ProducerError::Sqs {
                 operation: "SendMessageBatch",
                 queue: queue.to_owned(),
-                message: format!("{}: {}", f.code, f.message),
+                source: f.into(),
             }),
             (None, None) => Err(ProducerError::Sqs {
                 operation: "SendMessageBatch",
                 queue: queue.to_owned(),
-                message: "no result for the message".to_owned(),
+                source: "SQS answered without a result for the message".into(),
             }),
         }
     }
@@ -492,6 +546,15 @@ impl Producer {
         let mut current: Vec<(usize, OutgoingMessage)> = Vec::new();
         let mut bytes = 0;
         for (index, m) in messages.into_iter().enumerate() {
+            if let Err(why) = m.validate() {
+                report.failed.push(FailedMessage {
+                    index,
+                    code: "InvalidParameterValue".to_owned(),
+                    message: format!("message {index}: {why}"),
+                    sender_fault: true,
+                });
+                continue;
+            }
             let size = m.size();
             if size > MAX_BATCH_BYTES {
                 report.failed.push(FailedMessage {
@@ -607,5 +670,25 @@ impl Producer {
                 (Vec::new(), failed)
             }
         }
+    }
+}
+
+/// Why SQS would refuse `name` as a message attribute name, if it would: up to 256 characters
+/// of `A-Za-z0-9_-.`, no leading, trailing or doubled `.`, and no `AWS.`/`Amazon.` prefix.
+fn attribute_name_problem(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if name.is_empty() || name.len() > 256 {
+        Some("names are 1 to 256 characters")
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        Some("names take only A-Z, a-z, 0-9, '_', '-' and '.'")
+    } else if name.starts_with('.') || name.ends_with('.') || name.contains("..") {
+        Some("a name may not start or end with '.', nor have two in a row")
+    } else if lower.starts_with("aws.") || lower.starts_with("amazon.") {
+        Some("names starting with AWS. or Amazon. are reserved")
+    } else {
+        None
     }
 }

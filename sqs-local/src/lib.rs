@@ -36,7 +36,7 @@
 //! Request counters by operation are served as JSON at `GET /_sqs-local/stats` (and in process
 //! by [`LocalSqs::stats`]): what benchmarks use to count API calls.
 //!
-//! Run it standalone with `cargo run --release -p sqs-local -- --port 9324 --queue jobs`, then
+//! Run it standalone with `cargo run --release -p sqs-local --features cli -- --port 9324 --queue jobs`, then
 //! point any AWS SDK at it with `AWS_ENDPOINT_URL_SQS=http://127.0.0.1:9324`.
 
 mod connections;

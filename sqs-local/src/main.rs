@@ -1,6 +1,6 @@
 //! `sqs-local`: an SQS-compatible server.
 //!
-//! Run with `cargo run --release -p sqs-local -- --port 9324 --queue jobs`.
+//! Run with `cargo run --release -p sqs-local --features cli -- --port 9324 --queue jobs`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;

@@ -808,10 +808,13 @@ async fn backoff_policy_sets_visibility_by_receive_count() {
     wait_empty(&ep, &url).await;
     running.stop().await;
     assert_eq!(log.bodies(), ["1", "2", "3"]);
-    assert_eq!(
-        log.events(),
-        ["Released(1s)", "Released(2s)"],
-        "1 s after the first receive, 2 s after the second"
+    // 1 s after the first receive, 2 s after the second, each with jitter down to half.
+    let events = log.events();
+    assert!(
+        matches!(events[0].as_str(), "Released(0ns)" | "Released(1s)")
+            && matches!(events[1].as_str(), "Released(1s)" | "Released(2s)")
+            && events.len() == 2,
+        "{events:?}"
     );
 }
 

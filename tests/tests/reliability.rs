@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use sqs_handler::Body;
+use sqs_handler::{Body, Started, Stopped};
 use sqs_handler::{
     BoxError, CircuitBreaker, CircuitClosed, CircuitOpened, CircuitState, OutgoingMessage,
     Producer, QueueOptions, ReceiveCount, SqsConsumer, State,
 };
 use sqs_handler_tests::{Endpoint, Running, conformance, queue_counts, wait_for};
+use sqs_local::Operation;
 
 fn consumer(ep: &Endpoint) -> sqs_handler::SqsConsumerBuilder {
     SqsConsumer::builder(&ep.sdk_config).discover(false)
@@ -380,4 +381,108 @@ async fn the_visibility_timeout_option_applies_to_received_messages() {
     running.stop().await;
     assert_eq!(*attempts.lock().unwrap(), [1, 2]);
     assert_eq!(queue_counts(&ep.client, &url).await, (0, 0, 0));
+}
+
+/// What the control test's handlers and hooks saw, per queue.
+#[derive(Clone, Default)]
+struct Seen {
+    handled: Arc<Mutex<Vec<String>>>,
+    events: Arc<Mutex<Vec<String>>>,
+}
+
+impl Seen {
+    fn handled(&self, prefix: &str) -> usize {
+        let handled = self.handled.lock().unwrap();
+        handled.iter().filter(|b| b.starts_with(prefix)).count()
+    }
+}
+
+#[tokio::test]
+async fn one_queue_is_paused_resumed_and_stopped_while_the_other_runs() {
+    let ep = Endpoint::local().await;
+    let (a, b) = (ep.name("ctl-a"), ep.name("ctl-b"));
+    let url_a = ep.create_queue("ctl-a", &[]).await;
+    let url_b = ep.create_queue("ctl-b", &[]).await;
+    let seen = Seen::default();
+    let mut builder = consumer(&ep).state(seen.clone());
+    for q in [&a, &b] {
+        builder = builder
+            .queue(q, QueueOptions::default().wait_time(Duration::from_secs(1)))
+            .handler(q, |Body(body): Body, State(s): State<Seen>| async move {
+                s.handled.lock().unwrap().push(body);
+            })
+            .hook(q, |e: Started, State(s): State<Seen>| async move {
+                s.events
+                    .lock()
+                    .unwrap()
+                    .push(format!("started {}", e.queue));
+            })
+            .hook(q, |e: Stopped, State(s): State<Seen>| async move {
+                s.events
+                    .lock()
+                    .unwrap()
+                    .push(format!("stopped {}", e.queue));
+            });
+    }
+    let consumer = builder.build().await.unwrap();
+    let control = consumer.control();
+    let unknown = control.pause("nope").unwrap_err();
+    assert_eq!(unknown.queue, "nope");
+    control.pause(&a).unwrap();
+    let running = Running::start(consumer);
+    let status = |q: &str| running.status.queue(q).unwrap();
+    assert!(status(&a).paused);
+
+    let bodies = |p: &str| {
+        (0..5)
+            .map(|i| OutgoingMessage::new(format!("{p}{i}")))
+            .collect()
+    };
+    send(&ep, "ctl-a", bodies("a")).await;
+    send(&ep, "ctl-b", bodies("b")).await;
+    wait_for("b's messages handled", Duration::from_secs(20), || async {
+        (seen.handled("b") == 5).then_some(())
+    })
+    .await;
+    // Two more long polls of b's, time in which a would have received had it not been paused.
+    let server = ep.server.as_ref().unwrap();
+    let receives = server.stats().calls(Operation::ReceiveMessage);
+    wait_for("two more receives", Duration::from_secs(10), || async {
+        (server.stats().calls(Operation::ReceiveMessage) >= receives + 2).then_some(())
+    })
+    .await;
+    assert_eq!(seen.handled("a"), 0, "paused: nothing received");
+    assert_eq!(queue_counts(&ep.client, &url_a).await, (5, 0, 0));
+
+    control.resume(&a).unwrap();
+    wait_for("a's messages handled", Duration::from_secs(20), || async {
+        (seen.handled("a") == 5).then_some(())
+    })
+    .await;
+    assert!(!status(&a).paused);
+
+    control.stop(&a).unwrap();
+    wait_for("a stopped", Duration::from_secs(20), || async {
+        (!status(&a).running).then_some(())
+    })
+    .await;
+    send(&ep, "ctl-a", vec![OutgoingMessage::new("a-late")]).await;
+    send(&ep, "ctl-b", vec![OutgoingMessage::new("b-late")]).await;
+    wait_for("b still consuming", Duration::from_secs(20), || async {
+        (seen.handled("b") == 6).then_some(())
+    })
+    .await;
+    assert_eq!(seen.handled("a"), 5, "stopped: a-late stays in its queue");
+    assert_eq!(queue_counts(&ep.client, &url_a).await, (1, 0, 0));
+    running.stop().await;
+    assert_eq!(queue_counts(&ep.client, &url_b).await, (0, 0, 0));
+
+    let events = seen.events.lock().unwrap().clone();
+    let mut started = events[..2].to_vec();
+    started.sort();
+    assert_eq!(started, [format!("started {a}"), format!("started {b}")]);
+    assert_eq!(
+        events[2..],
+        [format!("stopped {a}"), format!("stopped {b}")]
+    );
 }

@@ -30,9 +30,10 @@ use aws_sdk_sqs::Client;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use ack::Acks;
 pub use breaker::{CircuitBreaker, CircuitState, Failure, FailureFilter};
 pub use builder::SqsConsumerBuilder;
-pub use status::{QueueStatus, StatusHandle};
+pub use status::{ConsumerControl, QueueStatus, StatusHandle, UnknownQueue};
 
 use crate::events::Hooks;
 use crate::extract::HookContext;
@@ -98,18 +99,21 @@ pub struct SqsConsumer {
 /// ```no_run
 /// # async fn run(consumer: sqs_handler::SqsConsumer) {
 /// if let Err(e) = consumer.run().await {
-///     eprintln!("consumer of {} failed: {}", e.queue, e.message);
+///     eprintln!("consumer of {} failed: {}", e.queue, e.source);
 ///     std::process::exit(1);
 /// }
 /// # }
 /// ```
 #[derive(Debug, thiserror::Error)]
-#[error("the consumer task of queue {queue:?} ended unexpectedly: {message}")]
+#[error("the consumer task of queue {queue:?} ended unexpectedly: {source}")]
+#[non_exhaustive]
 pub struct RunError {
     /// The queue.
     pub queue: String,
-    /// What happened.
-    pub message: String,
+    /// The task's end: [`JoinError::is_panic`](tokio::task::JoinError::is_panic) and
+    /// [`JoinError::into_panic`](tokio::task::JoinError::into_panic) give the panic.
+    #[source]
+    pub source: tokio::task::JoinError,
 }
 
 impl SqsConsumer {
@@ -249,26 +253,44 @@ impl SqsConsumer {
     /// # }
     /// ```
     pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), RunError> {
-        let token = CancellationToken::new();
+        let stops: Vec<CancellationToken> = self
+            .queues
+            .iter()
+            .map(|(shared, _)| shared.counters.stop.clone())
+            .collect();
         let mut set = JoinSet::new();
         let mut names = std::collections::HashMap::new();
         for (shared, dispatch) in self.queues {
             let queue = shared.queue.to_string();
+            let stop = shared.counters.stop.clone();
             let handle = set.spawn(worker::run_queue(
                 shared,
                 dispatch,
-                token.clone(),
+                stop,
                 self.shutdown_timeout,
             ));
             names.insert(handle.id(), queue);
         }
         let mut errors = Vec::new();
-        tokio::select! {
-            _ = signal => {}
-            Some(Err(e)) = set.join_next() => errors.push(e),
+        let mut signal = std::pin::pin!(signal);
+        loop {
+            tokio::select! {
+                _ = &mut signal => break,
+                ended = set.join_next() => match ended {
+                    // Every queue was stopped through `ConsumerControl`.
+                    None => break,
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => {
+                        errors.push(e);
+                        break;
+                    }
+                },
+            }
         }
         tracing::info!("consumer shutting down");
-        token.cancel();
+        for stop in &stops {
+            stop.cancel();
+        }
         while let Some(r) = set.join_next().await {
             if let Err(e) = r {
                 errors.push(e);
@@ -278,8 +300,16 @@ impl SqsConsumer {
             None => Ok(()),
             Some(e) => Err(RunError {
                 queue: names.get(&e.id()).cloned().unwrap_or_default(),
-                message: e.to_string(),
+                source: e,
             }),
+        }
+    }
+
+    /// A handle to pause, resume and stop each queue's consumer while it runs; take it before
+    /// running. See [`ConsumerControl`].
+    pub fn control(&self) -> ConsumerControl {
+        ConsumerControl {
+            queues: self.status.queues.clone(),
         }
     }
 

@@ -11,6 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_sqs::error::SdkError;
+use aws_sdk_sqs::operation::receive_message::ReceiveMessageError;
 use aws_sdk_sqs::types::Message;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
@@ -33,6 +36,9 @@ impl Worker {
         let mut backlog = self.backlog.subscribe();
         let mut backoff = Backoff::default();
         loop {
+            if !self.shared.counters.wait_while_paused().await {
+                break;
+            }
             if index > 0 && !*backlog.borrow_and_update() {
                 tokio::select! {
                     biased;
@@ -75,10 +81,10 @@ impl Worker {
                     backoff.reset();
                     self.dispatch(messages, permits, received_at).await;
                 }
-                Err(text) => {
+                Err(error) => {
                     drop(permits);
                     let delay = backoff.next();
-                    self.receive_failed(text, delay).await;
+                    self.receive_failed(error, delay).await;
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {},
                         _ = shutdown.cancelled() => break,
@@ -168,8 +174,8 @@ impl Worker {
         false
     }
 
-    /// One ReceiveMessage of up to `max` messages; the error's text on failure.
-    async fn receive(&self, max: usize) -> Result<Vec<Message>, String> {
+    /// One ReceiveMessage of up to `max` messages.
+    async fn receive(&self, max: usize) -> Result<Vec<Message>, ReceiveError> {
         let shared = &self.shared;
         let wait = shared.options.wait_time.as_secs().min(20) as i32;
         shared
@@ -190,12 +196,13 @@ impl Worker {
             .send()
             .await
             .map(|out| out.messages.unwrap_or_default())
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())
     }
 
-    async fn receive_failed(&self, text: String, delay: Duration) {
+    async fn receive_failed(&self, error: ReceiveError, delay: Duration) {
         let shared = &self.shared;
-        if credential_hint(&text) {
+        let text = aws_sdk_sqs::error::DisplayErrorContext(&error).to_string();
+        let code = error.as_service_error().and_then(|e| e.meta().code());
+        if credential_problem(code, &error) {
             tracing::error!(queue = %shared.queue, error = %text, "SQS refused the credentials: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the role; retrying in {delay:?}");
         }
         report(
@@ -285,18 +292,37 @@ impl Worker {
     }
 }
 
-fn credential_hint(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    [
-        "credential",
-        "invalidclienttokenid",
-        "unrecognizedclient",
-        "signaturedoesnotmatch",
-        "accessdenied",
-        "expiredtoken",
-    ]
-    .iter()
-    .any(|k| t.contains(k))
+/// What a failed receive returns.
+type ReceiveError = SdkError<ReceiveMessageError>;
+
+/// SQS's error codes for credentials it does not accept.
+const CREDENTIAL_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "IncompleteSignature",
+    "InvalidClientTokenId",
+    "InvalidSecurityToken",
+    "MissingAuthenticationToken",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+];
+
+/// True when SQS refused the credentials (by its error `code`), or when none could be loaded
+/// (a `CredentialsError` among the error's sources: the request was never sent).
+fn credential_problem(code: Option<&str>, error: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(code) = code {
+        return CREDENTIAL_CODES.contains(&code);
+    }
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<CredentialsError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -304,11 +330,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credential_errors_are_recognised() {
-        assert!(credential_hint("failed to load credentials from the chain"));
-        assert!(credential_hint(
-            "InvalidClientTokenId: The security token is invalid"
-        ));
-        assert!(!credential_hint("dispatch failure: connection refused"));
+    fn credential_errors_are_recognised_by_code_and_type() {
+        let other: SdkError<ReceiveMessageError> = SdkError::timeout_error("slow");
+        assert!(credential_problem(Some("InvalidClientTokenId"), &other));
+        assert!(credential_problem(Some("AccessDenied"), &other));
+        // A message that mentions credentials is not a credential error.
+        assert!(!credential_problem(Some("QueueDoesNotExist"), &other));
+        assert!(!credential_problem(None, &other));
+        let not_loaded: SdkError<ReceiveMessageError> =
+            SdkError::construction_failure(CredentialsError::not_loaded("no profile"));
+        assert!(credential_problem(None, &not_loaded));
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageAttributeValue;
@@ -22,12 +22,13 @@ use super::heartbeat::Heartbeat;
 use crate::error::{BoxError, ExtractError, HandlerPanicked, NonRetryable};
 use crate::events::{
     CircuitClosed, CircuitOpened, Event, EventKind, FailureKind, MessageAction, MessageProcessed,
-    MessageReceived, ProcessingError, ResponseProcessed, Stopped, TimeoutError, panic_message,
+    MessageReceived, ProcessingError, ResponseProcessed, Started, Stopped, TimeoutError,
+    panic_message,
 };
-use crate::extract::{BatchContext, MessageContext};
+use crate::extract::{AckHandle, BatchContext, MessageContext};
 use crate::handler::{BatchFn, HandlerService};
 use crate::message::SqsMessage;
-use crate::options::MAX_VISIBILITY;
+use crate::options::{AckMode, MAX_VISIBILITY};
 
 /// How a queue's messages are handled.
 #[derive(Clone)]
@@ -63,6 +64,8 @@ struct InFlight<'a> {
     /// A FIFO message with later messages of its group in the same receive: on a retryable
     /// failure its visibility is set by [`Worker::process_group`] together with theirs.
     leads_group: bool,
+    /// The handler deleted or released it through its `Acknowledgement`.
+    acknowledged: bool,
 }
 
 impl Drop for InFlight<'_> {
@@ -150,6 +153,10 @@ pub(crate) async fn run_queue(
         backlog: tokio::sync::watch::channel(false).0,
     });
     tracing::info!(queue = %shared.queue, concurrency = shared.options.concurrency, "consumer started");
+    if shared.hooks.wants(EventKind::Started) {
+        let event = Event::Started(Started::new(shared.queue.clone()));
+        shared.hooks.fire(event, &shared.hook_ctx).await;
+    }
 
     // Enough pollers to keep the concurrency limit busy with receives of 10.
     let max = shared.options.max_messages.clamp(1, 10) as usize;
@@ -245,6 +252,7 @@ impl Worker {
             message,
             settled: false,
             leads_group: false,
+            acknowledged: false,
         };
         if self.shared.hooks.wants(EventKind::MessageReceived) {
             let event = Event::MessageReceived(MessageReceived {
@@ -301,10 +309,16 @@ impl Worker {
         async {
             let mut guard = self.received(&message).await;
             guard.leads_group = leads_group;
+            let acknowledged = Arc::new(AtomicBool::new(false));
             let ctx = MessageContext {
                 message: message.clone(),
                 queue: self.shared.queue.clone(),
                 state: self.shared.state.clone(),
+                ack: Some(AckHandle {
+                    acks: self.acks.clone(),
+                    receipt_handle: message.receipt_handle().into(),
+                    settled: acknowledged.clone(),
+                }),
             };
             let guarded = self.run_guarded(async move {
                 svc.ready().await?;
@@ -313,6 +327,7 @@ impl Worker {
             let outcome = self
                 .with_heartbeat(std::slice::from_ref(&message), received_at, guarded)
                 .await;
+            guard.acknowledged = acknowledged.load(Ordering::SeqCst);
             self.settle(&mut guard, outcome).await
         }
         .instrument(span)
@@ -347,7 +362,9 @@ impl Worker {
 
     async fn succeeded(&self, guard: &mut InFlight<'_>) {
         let message = guard.message;
-        self.acks.delete(message.receipt_handle());
+        if !guard.acknowledged && self.shared.options.ack_mode != AckMode::Manual {
+            self.acks.delete(message.receipt_handle());
+        }
         guard.settled = true;
         self.shared
             .counters
@@ -389,6 +406,20 @@ impl Worker {
                 MessageAction::Released(hold.max(retry.unwrap_or_default()).min(MAX_VISIBILITY))
             }
             None => action,
+        }
+    }
+
+    /// The action for a failed message: the handler's own acknowledgement wins; with
+    /// [`AckMode::Always`] a failure is deleted too (a forward stays a forward).
+    fn acknowledged_or(&self, guard: &InFlight<'_>, action: MessageAction) -> MessageAction {
+        if guard.acknowledged {
+            return MessageAction::Acknowledged;
+        }
+        match (self.shared.options.ack_mode, action) {
+            (AckMode::Always, MessageAction::LeftForRedelivery | MessageAction::Released(_)) => {
+                MessageAction::Deleted
+            }
+            (_, action) => action,
         }
     }
 
@@ -435,6 +466,7 @@ impl Worker {
             MessageAction::Deleted | MessageAction::Forwarded(_) => {
                 self.acks.delete(message.receipt_handle());
             }
+            MessageAction::Acknowledged => {}
         }
     }
 
@@ -466,6 +498,7 @@ impl Worker {
             self.retry_or_hold(message, Failure::Error(&error, kind))
                 .await
         };
+        let action = self.acknowledged_or(guard, action);
         tracing::warn!(error = %error, ?kind, ?action, "message failed");
         if self.shared.hooks.wants(EventKind::ProcessingError) {
             let event = Event::ProcessingError(ProcessingError {
@@ -487,6 +520,7 @@ impl Worker {
         let action = self
             .retry_or_hold(message, Failure::TimedOut(timeout))
             .await;
+        let action = self.acknowledged_or(guard, action);
         tracing::warn!(?timeout, ?action, "handler timed out and was cancelled");
         if self.shared.hooks.wants(EventKind::TimeoutError) {
             let event = Event::TimeoutError(TimeoutError {
