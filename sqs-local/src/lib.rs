@@ -46,6 +46,7 @@ mod policy;
 mod protocol;
 mod queue;
 mod server;
+mod spec;
 mod store;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -58,6 +59,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 pub use protocol::MessageAttributeValue;
+pub use spec::QueueSpec;
 pub use store::{ApiStats, Operation, SqsState};
 
 /// The region of the clients and configurations this crate makes, unless a server is given
@@ -73,7 +75,7 @@ pub const DEFAULT_ACCOUNT_ID: &str = queue::DEFAULT_ACCOUNT_ID;
 pub struct LocalSqsBuilder {
     addr: SocketAddr,
     state: Option<SqsState>,
-    queues: Vec<String>,
+    queues: Vec<QueueSpec>,
     advertised_url: Option<String>,
     limits: connections::Limits,
     region: Option<String>,
@@ -95,7 +97,14 @@ impl LocalSqsBuilder {
 
     /// A queue to create at start (a name ending in `.fifo` makes a FIFO queue).
     pub fn queue(mut self, name: impl Into<String>) -> Self {
-        self.queues.push(name.into());
+        self.queues.push(QueueSpec::new(name));
+        self
+    }
+
+    /// A queue to create at start with its attributes and dead-letter queue: see
+    /// [`QueueSpec`].
+    pub fn queue_spec(mut self, spec: QueueSpec) -> Self {
+        self.queues.push(spec);
         self
     }
 
@@ -150,15 +159,7 @@ impl LocalSqsBuilder {
             region: self.region.unwrap_or_else(|| state.region().to_owned()),
             account: self.account_id,
         };
-        for name in &self.queues {
-            let mut attrs = std::collections::BTreeMap::new();
-            if name.ends_with(".fifo") {
-                attrs.insert("FifoQueue".to_owned(), "true".to_owned());
-            }
-            state
-                .create_in(&scope, name, &attrs)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        }
+        create_queues(&state, &scope, &self.queues)?;
         let base_url = self
             .advertised_url
             .unwrap_or_else(|| default_base_url(addr));
@@ -182,6 +183,45 @@ impl LocalSqsBuilder {
             task: Some(task),
         })
     }
+}
+
+/// Creates the builder's queues: dead-letter queues that no spec declares first, then each spec
+/// in order (a declared dead-letter queue must come before the queues that use it).
+fn create_queues(
+    state: &SqsState,
+    scope: &store::Scope,
+    specs: &[QueueSpec],
+) -> std::io::Result<()> {
+    let invalid = |name: &str, e: ApiError| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("sqs-local could not create queue {name:?}: {e}"),
+        )
+    };
+    let declared = |name: &str| specs.iter().any(|s| s.name == name);
+    for (dlq, _) in specs.iter().filter_map(|s| s.dead_letter.as_ref()) {
+        if !declared(dlq) {
+            let spec = QueueSpec::new(dlq.clone());
+            state
+                .create_in(scope, &spec.name, &spec.attributes)
+                .map_err(|e| invalid(dlq, e))?;
+        }
+    }
+    for spec in specs {
+        let mut attributes = spec.attributes.clone();
+        if let Some((dlq, max)) = &spec.dead_letter {
+            let arn = format!("arn:aws:sqs:{}:{}:{dlq}", scope.region, scope.account);
+            attributes.insert(
+                "RedrivePolicy".to_owned(),
+                serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max.to_string() })
+                    .to_string(),
+            );
+        }
+        state
+            .create_in(scope, &spec.name, &attributes)
+            .map_err(|e| invalid(&spec.name, e))?;
+    }
+    Ok(())
 }
 
 /// A running sqs-local server. Dropping it stops the server; [`LocalSqs::shutdown`] also waits
