@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc = include_str!("docs/crate.md")]
 
 mod consumer;
@@ -10,6 +11,9 @@ mod options;
 mod producer;
 mod registry;
 mod state;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod testing;
 
 pub use consumer::{
     CircuitBreaker, CircuitState, ConsumerControl, Failure, FailureFilter, QueueStatus, RunError,

@@ -8,6 +8,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 
 use crate::CircuitBreaker;
 use crate::error::BoxError;
+use crate::events::MessageAction;
 
 /// What happens to a message whose handler failed (returned an error, panicked, could not
 /// extract its arguments, or timed out).
@@ -434,6 +435,31 @@ impl QueueOptions {
     pub fn ack_mode(mut self, mode: AckMode) -> Self {
         self.ack_mode = mode;
         self
+    }
+
+    /// Whether `error` is non-retryable: a [`NonRetryable`](crate::NonRetryable) in its chain,
+    /// or what [`non_retryable_if`](Self::non_retryable_if) says.
+    pub(crate) fn is_non_retryable(&self, error: &BoxError) -> bool {
+        crate::NonRetryable::is_in(&**error)
+            || self.non_retryable_if.as_ref().is_some_and(|p| p(error))
+    }
+
+    /// What the retry policy does with a retryable failure at this receive count.
+    pub(crate) fn retry_action(&self, receive_count: u32) -> MessageAction {
+        match self.retry.delay_for(receive_count) {
+            None => MessageAction::LeftForRedelivery,
+            Some(d) => MessageAction::Released(d),
+        }
+    }
+
+    /// A failure's action under the ack mode: [`AckMode::Always`] deletes what would be retried.
+    pub(crate) fn acknowledged(&self, action: MessageAction) -> MessageAction {
+        match (self.ack_mode, action) {
+            (AckMode::Always, MessageAction::LeftForRedelivery | MessageAction::Released(_)) => {
+                MessageAction::Deleted
+            }
+            (_, action) => action,
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {

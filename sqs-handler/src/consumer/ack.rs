@@ -38,6 +38,13 @@ pub(crate) struct Acks {
 }
 
 impl Acks {
+    /// A sender whose acknowledgements go to the returned receiver, for the testing tools.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn recording() -> (Self, mpsc::UnboundedReceiver<AckOp>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx }, rx)
+    }
+
     pub(crate) fn delete(&self, receipt_handle: &str) {
         self.send(AckOp::Delete(receipt_handle.to_owned()));
     }

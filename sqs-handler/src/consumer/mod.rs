@@ -20,7 +20,7 @@ mod builder;
 mod heartbeat;
 mod poll;
 mod status;
-mod worker;
+pub(crate) mod worker;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ use aws_sdk_sqs::Client;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use ack::Acks;
+pub(crate) use ack::{AckOp, Acks};
 pub use breaker::{CircuitBreaker, CircuitState, Failure, FailureFilter};
 pub use builder::SqsConsumerBuilder;
 pub use status::{ConsumerControl, QueueStatus, StatusHandle, UnknownQueue};

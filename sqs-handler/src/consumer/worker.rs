@@ -19,7 +19,7 @@ use super::Shared;
 use super::ack::{self, Acks, report};
 use super::breaker::{Failure, Transition};
 use super::heartbeat::Heartbeat;
-use crate::error::{BoxError, ExtractError, HandlerPanicked, NonRetryable};
+use crate::error::{BoxError, ExtractError, HandlerPanicked};
 use crate::events::{
     CircuitClosed, CircuitOpened, Event, EventKind, FailureKind, MessageAction, MessageProcessed,
     MessageReceived, ProcessingError, ResponseProcessed, Started, Stopped, TimeoutError,
@@ -48,10 +48,33 @@ impl std::fmt::Debug for Dispatch {
     }
 }
 
-enum Outcome<T> {
+/// How a handler's future ended.
+pub(crate) enum Outcome<T> {
     Done(Result<T, BoxError>),
     Panicked(String),
     TimedOut(Duration),
+}
+
+/// Runs `fut` catching a panic, and cancels it (drops it) after `timeout`.
+pub(crate) async fn guarded<T>(
+    timeout: Option<Duration>,
+    fut: impl std::future::Future<Output = Result<T, BoxError>>,
+) -> Outcome<T> {
+    let fut = AssertUnwindSafe(fut).catch_unwind();
+    let timed = async {
+        match timeout {
+            Some(t) => match tokio::time::timeout(t, fut).await {
+                Ok(r) => Ok(r),
+                Err(_) => Err(t),
+            },
+            None => Ok(fut.await),
+        }
+    };
+    match timed.await {
+        Ok(Ok(r)) => Outcome::Done(r),
+        Ok(Err(panic)) => Outcome::Panicked(panic_message(&panic)),
+        Err(t) => Outcome::TimedOut(t),
+    }
 }
 
 /// One message being handled. Dropped before it is settled (its task aborted at the shutdown
@@ -224,21 +247,7 @@ impl Worker {
         &self,
         fut: impl std::future::Future<Output = Result<T, BoxError>>,
     ) -> Outcome<T> {
-        let fut = AssertUnwindSafe(fut).catch_unwind();
-        let timed = async {
-            match self.shared.options.handler_timeout {
-                Some(t) => match tokio::time::timeout(t, fut).await {
-                    Ok(r) => Ok(r),
-                    Err(_) => Err(t),
-                },
-                None => Ok(fut.await),
-            }
-        };
-        match timed.await {
-            Ok(Ok(r)) => Outcome::Done(r),
-            Ok(Err(panic)) => Outcome::Panicked(panic_message(&panic)),
-            Err(t) => Outcome::TimedOut(t),
-        }
+        guarded(self.shared.options.handler_timeout, fut).await
     }
 
     /// Counts a message in flight and fires `message_received`; the guard undoes the count.
@@ -383,10 +392,7 @@ impl Worker {
     }
 
     fn retry_action(&self, message: &SqsMessage) -> MessageAction {
-        match self.shared.options.retry.delay_for(message.receive_count()) {
-            None => MessageAction::LeftForRedelivery,
-            Some(d) => MessageAction::Released(d),
-        }
+        self.shared.options.retry_action(message.receive_count())
     }
 
     /// The retry action for a retryable failure, unless the circuit breaker counts it and is
@@ -415,12 +421,7 @@ impl Worker {
         if guard.acknowledged {
             return MessageAction::Acknowledged;
         }
-        match (self.shared.options.ack_mode, action) {
-            (AckMode::Always, MessageAction::LeftForRedelivery | MessageAction::Released(_)) => {
-                MessageAction::Deleted
-            }
-            (_, action) => action,
-        }
+        self.shared.options.acknowledged(action)
     }
 
     async fn breaker_changed(&self, transition: Transition) {
@@ -479,8 +480,7 @@ impl Worker {
         let message = guard.message;
         self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
         let options = &self.shared.options;
-        let non_retryable = NonRetryable::is_in(&**error)
-            || options.non_retryable_if.as_ref().is_some_and(|p| p(&error));
+        let non_retryable = options.is_non_retryable(&error);
         let action = if non_retryable {
             match &self.shared.forward {
                 // Boxed: the SDK call's future is several KiB, and inline it would enlarge
