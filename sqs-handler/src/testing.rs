@@ -243,7 +243,6 @@ impl HandlerTest {
             state: Arc::new(self.state.clone()),
             ack: Some(AckHandle {
                 acks,
-                receipt_handle: message.receipt_handle().into(),
                 settled: acknowledged.clone(),
             }),
             message: message.clone(),

@@ -325,7 +325,6 @@ impl Worker {
                 state: self.shared.state.clone(),
                 ack: Some(AckHandle {
                     acks: self.acks.clone(),
-                    receipt_handle: message.receipt_handle().into(),
                     settled: acknowledged.clone(),
                 }),
             };

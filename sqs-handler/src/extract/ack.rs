@@ -12,7 +12,6 @@ use crate::error::ExtractError;
 #[derive(Debug, Clone)]
 pub(crate) struct AckHandle {
     pub(crate) acks: Acks,
-    pub(crate) receipt_handle: Arc<str>,
     /// Set once the handler deleted or released the message: the consumer then leaves it be.
     pub(crate) settled: Arc<AtomicBool>,
 }
@@ -50,13 +49,15 @@ pub(crate) struct AckHandle {
 #[derive(Debug, Clone)]
 pub struct Acknowledgement {
     handle: AckHandle,
+    /// Copied only when a handler takes an `Acknowledgement`.
+    receipt_handle: String,
 }
 
 impl Acknowledgement {
     /// Deletes the message (batched with other deletes).
     pub fn delete(&self) {
         self.handle.settled.store(true, Ordering::SeqCst);
-        self.handle.acks.delete(&self.handle.receipt_handle);
+        self.handle.acks.delete(&self.receipt_handle);
     }
 
     /// Makes the message visible again after `delay` (0: at once).
@@ -64,7 +65,7 @@ impl Acknowledgement {
         self.handle.settled.store(true, Ordering::SeqCst);
         self.handle
             .acks
-            .change_visibility(&self.handle.receipt_handle, delay);
+            .change_visibility(&self.receipt_handle, delay);
     }
 
     /// Keeps the message invisible for `visibility` from now; the consumer still settles it
@@ -72,7 +73,7 @@ impl Acknowledgement {
     pub fn extend(&self, visibility: Duration) {
         self.handle
             .acks
-            .change_visibility(&self.handle.receipt_handle, visibility);
+            .change_visibility(&self.receipt_handle, visibility);
     }
 
     /// True once [`delete`](Self::delete) or [`release`](Self::release) was called.
@@ -86,6 +87,7 @@ impl FromMessage for Acknowledgement {
         match &ctx.ack {
             Some(handle) => Ok(Acknowledgement {
                 handle: handle.clone(),
+                receipt_handle: ctx.message.receipt_handle().to_owned(),
             }),
             None => Err(ExtractError::new(
                 "Acknowledgement",
