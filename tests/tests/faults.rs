@@ -423,6 +423,60 @@ async fn assert_drained(client: &Client, queues: &Queues) {
     );
 }
 
+/// One endpoint fault seen from the worker: how many lines were handled when it began, and
+/// during it.
+struct Fault {
+    what: &'static str,
+    at_start: u32,
+    during: u32,
+}
+
+/// What both endpoint faults assert once the endpoint is back: every body handled, the queue
+/// empty, the fault came under load, only held messages were handled during it, and duplicates
+/// stay within those plus the deletes in flight when it began. Returns the worker's count.
+async fn account_after_fault(
+    fault: Fault,
+    client: &Client,
+    queues: &Queues,
+    worker: &mut Proc,
+    config: &WorkerConfig,
+    sent: &[String],
+    started: Instant,
+) -> WorkerStatus {
+    let Fault {
+        what,
+        at_start,
+        during,
+    } = fault;
+    wait_all_handled(&config.output, sent, DRAIN).await;
+    wait_counts(client, &queues.url, (0, 0, 0), Duration::from_secs(20)).await;
+    let errors = reported_errors(worker);
+    let (status, took) = stop_worker(worker, Duration::from_secs(10)).await;
+    let (dups, twice) = duplicates(&config.output, sent);
+    eprintln!(
+        "endpoint {what}: {} sent, {at_start} handled before, {during} during, {dups} duplicates \
+         {twice:?}; errors reported {errors:?}; worker {status:?}, stopped in {took:?}; {:?} in all",
+        sent.len(),
+        started.elapsed()
+    );
+    assert!(
+        (at_start as usize) < sent.len(),
+        "endpoint {what}: the fault came under load, not after the work ({at_start} handled)"
+    );
+    assert!(
+        during <= config.concurrency,
+        "endpoint {what}: only held messages are handled during the fault: {during} > {}",
+        config.concurrency
+    );
+    let bound = during + config.concurrency;
+    assert!(
+        dups <= bound,
+        "endpoint {what}: duplicates {dups} > {bound} (handled during the fault + deletes in flight when it began): {twice:?}"
+    );
+    assert_drained(client, queues).await;
+    status
+}
+
 async fn local_sqs() -> LocalSqs {
     LocalSqs::start().await.expect("start sqs-local")
 }
@@ -538,38 +592,25 @@ async fn endpoint_gone_and_back_on_the_same_port_loses_nothing() {
     let mut proxy = Proc::spawn("proxy", proxy_cmd(&port), scratch.path("proxy-2.log"));
     assert_eq!(proxy.line("LISTENING", STARTUP).await, port, "same port");
 
-    wait_all_handled(&config.output, &sent, DRAIN).await;
-    wait_counts(&client, &queues.url, (0, 0, 0), Duration::from_secs(20)).await;
-    let errors = reported_errors(&worker);
-    let (status, took) = stop_worker(&mut worker, Duration::from_secs(10)).await;
-
-    let (dups, twice) = duplicates(&config.output, &sent);
-    eprintln!(
-        "endpoint gone: {} sent, {at_cut} handled before the cut, {during} while away, \
-         {dups} duplicates {twice:?}; errors reported {errors:?}; worker {status:?}, \
-         stopped in {took:?}; {:?} in all",
-        sent.len(),
-        started.elapsed()
-    );
-    assert!(
-        at_cut < 400,
-        "the cut came under load, not after the work ({at_cut} handled)"
-    );
-    assert!(
-        during <= config.concurrency,
-        "with the endpoint away only held messages are handled: {during} > {}",
-        config.concurrency
-    );
-    let bound = during + config.concurrency;
-    assert!(
-        dups <= bound,
-        "duplicates {dups} > {bound} (handled while away + deletes in flight at the cut): {twice:?}"
-    );
+    let fault = Fault {
+        what: "gone",
+        at_start: at_cut,
+        during,
+    };
+    let status = account_after_fault(
+        fault,
+        &client,
+        &queues,
+        &mut worker,
+        &config,
+        &sent,
+        started,
+    )
+    .await;
     assert!(
         status.processed >= 400 && status.deleted <= status.processed,
         "the worker's own count: {status:?}"
     );
-    assert_drained(&client, &queues).await;
 }
 
 /// sqs-local's process frozen with SIGSTOP for 4 s under load, longer than the visibility
@@ -614,34 +655,21 @@ async fn endpoint_frozen_with_sigstop_then_thawed_loses_nothing() {
     let during = handled_lines(&config.output) - at_freeze;
     server.signal("CONT");
 
-    wait_all_handled(&config.output, &sent, DRAIN).await;
-    wait_counts(&client, &queues.url, (0, 0, 0), Duration::from_secs(20)).await;
-    let errors = reported_errors(&worker);
-    let (status, took) = stop_worker(&mut worker, Duration::from_secs(10)).await;
-
-    let (dups, twice) = duplicates(&config.output, &sent);
-    eprintln!(
-        "endpoint frozen: {} sent, {at_freeze} handled before the freeze, {during} while frozen, \
-         {dups} duplicates {twice:?}; errors reported {errors:?}; worker {status:?}, \
-         stopped in {took:?}; {:?} in all",
-        sent.len(),
-        started.elapsed()
-    );
-    assert!(
-        at_freeze < 400,
-        "the freeze came under load, not after the work ({at_freeze} handled)"
-    );
-    assert!(
-        during <= config.concurrency,
-        "with the endpoint frozen only held messages are handled: {during} > {}",
-        config.concurrency
-    );
-    let bound = during + config.concurrency;
-    assert!(
-        dups <= bound,
-        "duplicates {dups} > {bound} (handled while frozen + deletes in flight at the freeze): {twice:?}"
-    );
-    assert_drained(&client, &queues).await;
+    let fault = Fault {
+        what: "frozen",
+        at_start: at_freeze,
+        during,
+    };
+    account_after_fault(
+        fault,
+        &client,
+        &queues,
+        &mut worker,
+        &config,
+        &sent,
+        started,
+    )
+    .await;
     server.signal("TERM");
     assert!(
         server.exit(Duration::from_secs(10)).await.success(),
