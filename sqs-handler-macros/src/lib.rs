@@ -17,6 +17,7 @@ mod kw {
     syn::custom_keyword!(env);
     syn::custom_keyword!(batch);
     syn::custom_keyword!(default);
+    syn::custom_keyword!(message_type);
 }
 
 /// Where the queue name comes from.
@@ -155,7 +156,52 @@ fn parse_items(
 struct HandlerArgs {
     queue: QueueArg,
     batch: bool,
+    message_type: Option<MessageTypeArg>,
     krate: Path,
+}
+
+/// `message_type = "OrderPlaced"` or `message_type = ORDER_PLACED` (a `&'static str` constant).
+enum MessageTypeArg {
+    Literal(LitStr),
+    Path(Path),
+}
+
+impl MessageTypeArg {
+    fn parse(input: ParseStream<'_>) -> syn::Result<(kw::message_type, Self)> {
+        let key: kw::message_type = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let lookahead = input.lookahead1();
+        if lookahead.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
+            if lit.value().trim().is_empty() {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "the message type is empty: give the type's name, e.g. message_type = \"OrderPlaced\"",
+                ));
+            }
+            Ok((key, MessageTypeArg::Literal(lit)))
+        } else if lookahead.peek(Ident)
+            || lookahead.peek(Token![::])
+            || lookahead.peek(Token![crate])
+        {
+            Ok((
+                key,
+                MessageTypeArg::Path(input.call(Path::parse_mod_style)?),
+            ))
+        } else {
+            Err(syn::Error::new(
+                lookahead.error().span(),
+                "expected the message type: message_type = \"OrderPlaced\" or a `&'static str` constant",
+            ))
+        }
+    }
+
+    fn tokens(&self) -> TokenStream2 {
+        match self {
+            MessageTypeArg::Literal(l) => quote!(::core::option::Option::Some(#l)),
+            MessageTypeArg::Path(p) => quote!(::core::option::Option::Some(#p)),
+        }
+    }
 }
 
 impl Parse for HandlerArgs {
@@ -165,12 +211,18 @@ impl Parse for HandlerArgs {
         }
         let mut queue: Option<QueueArg> = None;
         let mut batch: Option<kw::batch> = None;
+        let mut message_type: Option<(kw::message_type, MessageTypeArg)> = None;
         let mut krate = CrateOption::default();
         parse_items(input, |input| {
             if CrateOption::peek(input) {
                 return krate.parse(input);
             }
             if queue.is_none() {
+                if input.peek(kw::message_type) && input.peek2(Token![=]) {
+                    return Err(input.error(
+                        "expected the queue before `message_type`: #[sqs_message_handler(\"events\", message_type = \"OrderPlaced\")]",
+                    ));
+                }
                 let q: QueueArg = input.parse()?;
                 if let Some(ident) = q.ident().filter(|i| *i == "batch") {
                     return Err(syn::Error::new(
@@ -189,12 +241,19 @@ impl Parse for HandlerArgs {
                 }
                 batch = Some(b);
                 Ok(())
+            } else if lookahead.peek(kw::message_type) {
+                let (key, arg) = MessageTypeArg::parse(input)?;
+                if message_type.is_some() {
+                    return Err(syn::Error::new(key.span, "`message_type` is given twice"));
+                }
+                message_type = Some((key, arg));
+                Ok(())
             } else {
                 let unknown: TokenStream2 = input.parse::<proc_macro2::TokenTree>()?.into();
                 Err(syn::Error::new(
                     unknown.span(),
                     format!(
-                        "unknown option `{unknown}`: the options are `batch` and `crate = \"...\"`"
+                        "unknown option `{unknown}`: the options are `batch`, `message_type = \"...\"` and `crate = \"...\"`"
                     ),
                 ))
             }
@@ -202,9 +261,18 @@ impl Parse for HandlerArgs {
         let Some(queue) = queue else {
             return Err(input.error(EXPECTED_QUEUE));
         };
+        if let (Some(b), Some((key, _))) = (&batch, &message_type) {
+            let mut e = syn::Error::new(
+                key.span,
+                "a batch handler takes every message of its queue: it cannot have a message_type",
+            );
+            e.combine(syn::Error::new(b.span, "`batch` is given here"));
+            return Err(e);
+        }
         Ok(HandlerArgs {
             queue,
             batch: batch.is_some(),
+            message_type: message_type.map(|(_, arg)| arg),
             krate: krate.path(),
         })
     }
@@ -403,6 +471,10 @@ pub fn sqs_message_handler(attr: TokenStream, item: TokenStream) -> TokenStream 
     let name_str = name.to_string();
     let krate = &args.krate;
     let queue = args.queue.tokens(krate);
+    let message_type = match &args.message_type {
+        Some(t) => t.tokens(),
+        None => quote!(::core::option::Option::None),
+    };
     let (trait_path, erase, output) = if args.batch {
         (
             quote!(#krate::__private::FromBatch),
@@ -432,6 +504,7 @@ pub fn sqs_message_handler(attr: TokenStream, item: TokenStream) -> TokenStream 
             #krate::__private::inventory::submit! {
                 #krate::__private::HandlerRegistration {
                     queue: #queue,
+                    message_type: #message_type,
                     origin: #krate::__private::Origin {
                         name: #name_str,
                         module: ::core::module_path!(),

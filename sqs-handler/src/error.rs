@@ -73,6 +73,20 @@ pub enum BuildError {
         /// The second handler.
         second: String,
     },
+    /// Two message handlers for one message type on one queue.
+    #[error(
+        "queue {queue:?} has two handlers for message type {message_type:?}, {first} and {second}: keep one"
+    )]
+    DuplicateTypeHandler {
+        /// The queue name.
+        queue: String,
+        /// The message type.
+        message_type: String,
+        /// The first handler.
+        first: String,
+        /// The second handler.
+        second: String,
+    },
     /// A handler or hook extracts `State<T>` but no `T` was given with `.state(..)`.
     #[error(
         "{handler} takes State<{type_name}> but no {type_name} was given: call .state(value) on the builder"

@@ -10,6 +10,7 @@ mod message;
 mod options;
 mod producer;
 mod registry;
+mod routing;
 mod state;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
@@ -38,6 +39,7 @@ pub use producer::{
     BatchReport, FailedMessage, MAX_BATCH_BYTES, OutgoingMessage, Producer, ProducerError,
     SentMessage,
 };
+pub use routing::{MESSAGE_TYPE_ATTRIBUTE, MessageTypeKey, UnknownMessageType};
 
 #[doc = include_str!("docs/sqs_message_handler.md")]
 #[cfg(feature = "macros")]

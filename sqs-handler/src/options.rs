@@ -9,6 +9,7 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use crate::CircuitBreaker;
 use crate::error::BoxError;
 use crate::events::MessageAction;
+use crate::routing::MessageTypeKey;
 
 /// What happens to a message whose handler failed (returned an error, panicked, could not
 /// extract its arguments, or timed out).
@@ -170,6 +171,7 @@ pub struct QueueOptions {
     pub(crate) system_attributes: Vec<MessageSystemAttributeName>,
     pub(crate) circuit_breaker: Option<CircuitBreaker>,
     pub(crate) ack_mode: AckMode,
+    pub(crate) message_type_key: MessageTypeKey,
 }
 
 /// The system attributes received by default: what the extractors, retry backoff and FIFO
@@ -203,6 +205,7 @@ impl Default for QueueOptions {
             system_attributes: default_system_attributes(),
             circuit_breaker: None,
             ack_mode: AckMode::OnSuccess,
+            message_type_key: MessageTypeKey::default(),
         }
     }
 }
@@ -224,6 +227,7 @@ impl fmt::Debug for QueueOptions {
             .field("system_attributes", &self.system_attributes)
             .field("circuit_breaker", &self.circuit_breaker)
             .field("ack_mode", &self.ack_mode)
+            .field("message_type_key", &self.message_type_key)
             .finish()
     }
 }
@@ -437,6 +441,25 @@ impl QueueOptions {
         self
     }
 
+    /// Where a message's type is read when the queue's handlers declare message types
+    /// (`#[sqs_message_handler("events", message_type = "OrderPlaced")]`, or
+    /// [`SqsConsumerBuilder::typed_handler`](crate::SqsConsumerBuilder::typed_handler)). The
+    /// default is the `MessageType` string attribute, which
+    /// [`OutgoingMessage::message_type`](crate::OutgoingMessage::message_type) sets. Ignored on
+    /// a queue whose handler declares no type.
+    ///
+    /// ```
+    /// use sqs_handler::{MessageTypeKey, QueueOptions};
+    ///
+    /// // CloudEvents-style bodies: {"type": "OrderPlaced", "data": {...}}
+    /// let options = QueueOptions::default().message_type_key(MessageTypeKey::json_field("/type"));
+    /// # let _ = options;
+    /// ```
+    pub fn message_type_key(mut self, key: MessageTypeKey) -> Self {
+        self.message_type_key = key;
+        self
+    }
+
     /// Whether `error` is non-retryable: a [`NonRetryable`](crate::NonRetryable) in its chain,
     /// or what [`non_retryable_if`](Self::non_retryable_if) says.
     pub(crate) fn is_non_retryable(&self, error: &BoxError) -> bool {
@@ -463,6 +486,7 @@ impl QueueOptions {
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {
+        self.message_type_key.validate()?;
         if let Some(b) = &self.circuit_breaker {
             b.validate()?;
         }

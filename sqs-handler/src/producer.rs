@@ -173,6 +173,21 @@ impl OutgoingMessage {
         }
     }
 
+    /// The message's type, in the [`MESSAGE_TYPE_ATTRIBUTE`](crate::MESSAGE_TYPE_ATTRIBUTE)
+    /// (`MessageType`) string attribute: what routes it to the handler declared with
+    /// `#[sqs_message_handler("queue", message_type = "...")]` under the default
+    /// [`MessageTypeKey`](crate::MessageTypeKey). It counts against SQS's 10 attributes.
+    ///
+    /// ```
+    /// use sqs_handler::OutgoingMessage;
+    ///
+    /// let message = OutgoingMessage::new(r#"{"order":42}"#).message_type("OrderPlaced");
+    /// assert_eq!(message.size(), 12 + "MessageType".len() + "String".len() + "OrderPlaced".len());
+    /// ```
+    pub fn message_type(self, message_type: impl Into<String>) -> Self {
+        self.string_attribute(crate::MESSAGE_TYPE_ATTRIBUTE, message_type)
+    }
+
     /// Checks what SQS would refuse, naming the field: a delay over 900 s or not in whole
     /// seconds, more than 10 attributes, an attribute name SQS does not accept, an attribute
     /// without a value.
@@ -507,6 +522,44 @@ impl Producer {
             queue: queue.to_owned(),
             source,
         })?;
+        self.send(queue, message).await
+    }
+
+    /// Sends `value` as a JSON message of type `message_type` (see
+    /// [`OutgoingMessage::message_type`]), for the queue's handler declared with that
+    /// `message_type`; returns its message id.
+    ///
+    /// # Errors
+    /// As [`Producer::send_json`].
+    ///
+    /// ```
+    /// use sqs_handler::{Json, SqsConsumer};
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct OrderPlaced {
+    ///     order: u64,
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let server = sqs_local::LocalSqs::builder().queue("orders").start().await?;
+    /// let producer = sqs_handler::Producer::new(&server.sdk_config());
+    /// producer.send_typed("orders", "OrderPlaced", &OrderPlaced { order: 42 }).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn send_typed<T: Serialize + ?Sized>(
+        &self,
+        queue: &str,
+        message_type: &str,
+        value: &T,
+    ) -> Result<String, ProducerError> {
+        let message = OutgoingMessage::json(value)
+            .map_err(|source| ProducerError::Encode {
+                queue: queue.to_owned(),
+                source,
+            })?
+            .message_type(message_type);
         self.send(queue, message).await
     }
 

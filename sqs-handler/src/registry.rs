@@ -52,6 +52,8 @@ impl std::fmt::Display for Origin {
 pub struct HandlerRegistration {
     /// The queue.
     pub queue: QueueRef,
+    /// The message type it handles (`message_type = "..."`), or `None` for every message.
+    pub message_type: Option<&'static str>,
     /// The function.
     pub origin: Origin,
     /// Builds the erased handler and lists the state it needs.

@@ -22,6 +22,7 @@ use crate::handler::{
 };
 use crate::options::QueueOptions;
 use crate::registry::{self, QueueRef};
+use crate::routing::Router;
 use crate::state::StateMap;
 
 type LayerFn = Arc<dyn Fn(HandlerService) -> HandlerService + Send + Sync>;
@@ -29,6 +30,7 @@ type ResolveFn = Arc<dyn Fn(&str) -> String + Send + Sync>;
 
 struct HandlerEntry {
     queue: String,
+    message_type: Option<String>,
     origin: String,
     handler: ErasedHandler,
     requirements: Vec<Requirement>,
@@ -300,6 +302,63 @@ impl SqsConsumerBuilder {
     pub fn handler<H: Handler<T>, T>(mut self, queue: impl Into<String>, handler: H) -> Self {
         self.handlers.push(HandlerEntry {
             queue: queue.into(),
+            message_type: None,
+            origin: origin_of::<H>(),
+            handler: ErasedHandler::Message(message_service(handler)),
+            requirements: H::requirements(),
+        });
+        self
+    }
+
+    /// Registers a handler for one message type of a queue explicitly (beside
+    /// `#[sqs_message_handler("queue", message_type = "...")]`).
+    ///
+    /// A queue may have one handler per message type, and one handler without a type that takes
+    /// the messages whose type has no handler (or that have no type). Each message's type is
+    /// read where [`QueueOptions::message_type_key`] says: the `MessageType` string attribute by
+    /// default, which [`OutgoingMessage::message_type`](crate::OutgoingMessage::message_type)
+    /// sets. A message whose type has no handler, on a queue without an untyped handler, fails
+    /// with [`UnknownMessageType`](crate::UnknownMessageType): `processing_error` fires, then
+    /// the queue's retry policy applies (so a newer deploy that handles the type can still
+    /// take it, and `maxReceiveCount` moves it to the dead-letter queue otherwise).
+    ///
+    /// ```
+    /// use sqs_handler::{Json, SqsConsumer};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct OrderPlaced {
+    ///     order: u64,
+    /// }
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct OrderCancelled {
+    ///     order: u64,
+    /// }
+    ///
+    /// async fn placed(Json(e): Json<OrderPlaced>) {
+    ///     println!("placed {}", e.order);
+    /// }
+    ///
+    /// async fn cancelled(Json(e): Json<OrderCancelled>) {
+    ///     println!("cancelled {}", e.order);
+    /// }
+    ///
+    /// # #[allow(unused)]
+    /// # fn f(config: &aws_config::SdkConfig) -> sqs_handler::SqsConsumerBuilder {
+    /// SqsConsumer::builder(config)
+    ///     .typed_handler("orders", "OrderPlaced", placed)
+    ///     .typed_handler("orders", "OrderCancelled", cancelled)
+    /// # }
+    /// ```
+    pub fn typed_handler<H: Handler<T>, T>(
+        mut self,
+        queue: impl Into<String>,
+        message_type: impl Into<String>,
+        handler: H,
+    ) -> Self {
+        self.handlers.push(HandlerEntry {
+            queue: queue.into(),
+            message_type: Some(message_type.into()),
             origin: origin_of::<H>(),
             handler: ErasedHandler::Message(message_service(handler)),
             requirements: H::requirements(),
@@ -329,6 +388,7 @@ impl SqsConsumerBuilder {
     ) -> Self {
         self.handlers.push(HandlerEntry {
             queue: queue.into(),
+            message_type: None,
             origin: origin_of::<H>(),
             handler: ErasedHandler::Batch(batch_fn(handler)),
             requirements: H::requirements(),
@@ -551,38 +611,123 @@ impl SqsConsumerBuilder {
     /// # }
     /// ```
     pub async fn build(mut self) -> Result<SqsConsumer, BuildError> {
+        let planned = self.plan()?;
+        let state = Arc::new(std::mem::take(&mut self.state));
+        let resolutions = planned.into_iter().map(|p| {
+            let client = self.client.clone();
+            async move {
+                let (url, visibility) =
+                    resolve_queue(&client, &p.target, &p.opts, &p.used_by).await?;
+                let forward = match &p.forward {
+                    Some(to) => {
+                        let used_by =
+                            format!("forward_non_retryable_to of queue {:?}", p.target.name);
+                        let url = queue_url(&client, to, &used_by).await?;
+                        Some((to.name.clone(), url))
+                    }
+                    None => None,
+                };
+                Ok::<_, BuildError>((p, url, visibility, forward))
+            }
+        });
+        let resolved = futures_util::future::try_join_all(resolutions).await?;
+
+        let mut queues = Vec::new();
+        let mut status = Vec::new();
+        for (p, url, visibility, forward) in resolved {
+            let queue = p.target.name;
+            let name: Arc<str> = Arc::from(queue.as_str());
+            let counters = Arc::new(Counters::default());
+            let breaker = p
+                .opts
+                .circuit_breaker
+                .clone()
+                .map(|config| Arc::new(Breaker::new(config)));
+            if let Some(b) = &breaker {
+                let _ = counters.breaker.set(b.clone());
+            }
+            status.push((queue.clone(), counters.clone()));
+            tracing::info!(
+                queue = %queue,
+                declared = %p.target.declared,
+                handler = %p.handlers,
+                hooks = ?p.hooks,
+                concurrency = p.opts.concurrency,
+                visibility = ?visibility,
+                "queue registered"
+            );
+            queues.push((
+                Arc::new(Shared {
+                    fifo: queue.ends_with(".fifo"),
+                    queue: name.clone(),
+                    url,
+                    client: self.client.clone(),
+                    options: p.opts,
+                    visibility,
+                    hooks: p.hooks,
+                    hook_ctx: HookContext {
+                        queue: name,
+                        state: state.clone(),
+                    },
+                    state: state.clone(),
+                    counters,
+                    forward,
+                    breaker,
+                }),
+                p.dispatch,
+            ));
+        }
+        Ok(SqsConsumer {
+            queues,
+            status: StatusHandle {
+                queues: Arc::new(status),
+            },
+            shutdown_timeout: self.shutdown_timeout,
+        })
+    }
+
+    /// Registered and discovered handlers and hooks, by declared queue.
+    fn collect(&mut self) -> Result<(Vec<HandlerEntry>, Vec<HookEntry>), BuildError> {
         let mut handlers = std::mem::take(&mut self.handlers);
         let mut hooks = std::mem::take(&mut self.hooks);
-        if self.discover {
-            for reg in registry::handlers() {
-                let origin = reg.origin.to_string();
-                if let Some(queue) = self.resolve(&reg.queue, &origin)? {
-                    let (handler, requirements) = (reg.make)();
-                    handlers.push(HandlerEntry {
-                        queue,
-                        origin,
-                        handler,
-                        requirements,
-                    });
-                }
-            }
-            for reg in registry::hooks() {
-                let origin = reg.origin.to_string();
-                if let Some(queue) = self.resolve(&reg.queue, &origin)? {
-                    let (hook, requirements) = (reg.make)();
-                    hooks.push(HookEntry {
-                        queue,
-                        kind: reg.event,
-                        origin,
-                        hook: hook.0,
-                        requirements,
-                    });
-                }
+        if !self.discover {
+            return Ok((handlers, hooks));
+        }
+        for reg in registry::handlers() {
+            let origin = reg.origin.to_string();
+            if let Some(queue) = self.resolve(&reg.queue, &origin)? {
+                let (handler, requirements) = (reg.make)();
+                handlers.push(HandlerEntry {
+                    queue,
+                    message_type: reg.message_type.map(str::to_owned),
+                    origin,
+                    handler,
+                    requirements,
+                });
             }
         }
+        for reg in registry::hooks() {
+            let origin = reg.origin.to_string();
+            if let Some(queue) = self.resolve(&reg.queue, &origin)? {
+                let (hook, requirements) = (reg.make)();
+                hooks.push(HookEntry {
+                    queue,
+                    kind: reg.event,
+                    origin,
+                    hook: hook.0,
+                    requirements,
+                });
+            }
+        }
+        Ok((handlers, hooks))
+    }
 
+    /// Everything `build` checks without SQS: handlers, hooks, options, state and layers, per
+    /// real queue, with each queue's dispatch ready.
+    fn plan(&mut self) -> Result<Vec<Planned>, BuildError> {
+        let (handlers, hooks) = self.collect()?;
         // Handlers by real queue: declared names through the resolver.
-        let mut by_queue: BTreeMap<String, (Target, HandlerEntry)> = BTreeMap::new();
+        let mut by_queue: BTreeMap<String, (Target, QueueHandlers)> = BTreeMap::new();
         for h in handlers {
             if h.queue.trim().is_empty() {
                 return Err(BuildError::InvalidOption {
@@ -591,14 +736,10 @@ impl SqsConsumerBuilder {
                 });
             }
             let target = self.target(&h.queue)?;
-            if let Some((_, first)) = by_queue.get(&target.name) {
-                return Err(BuildError::DuplicateHandler {
-                    queue: target.name.clone(),
-                    first: first.origin.clone(),
-                    second: h.origin,
-                });
-            }
-            by_queue.insert(target.name.clone(), (target, h));
+            let (_, queue) = by_queue
+                .entry(target.name.clone())
+                .or_insert_with(|| (target, QueueHandlers::default()));
+            queue.add(h)?;
         }
         let mut options: HashMap<String, QueueOptions> = HashMap::new();
         for (declared, opts) in std::mem::take(&mut self.queues) {
@@ -624,7 +765,8 @@ impl SqsConsumerBuilder {
         }
         let needs = by_queue
             .values()
-            .map(|(_, h)| (&h.origin, &h.requirements))
+            .flat_map(|(_, q)| q.entries())
+            .map(|h| (&h.origin, &h.requirements))
             .chain(
                 hooks_by_queue
                     .values()
@@ -643,110 +785,163 @@ impl SqsConsumerBuilder {
         for (declared, layer) in std::mem::take(&mut self.queue_layers) {
             queue_layers.push((self.target(&declared)?.name, layer));
         }
-
-        let state = Arc::new(std::mem::take(&mut self.state));
-        let mut resolutions = Vec::new();
-        for (queue, (target, _)) in &by_queue {
-            let opts = options.remove(queue).unwrap_or_default();
+        if by_queue.is_empty() {
+            return Err(BuildError::NoHandlers);
+        }
+        let mut planned = Vec::new();
+        for (queue, (target, handlers)) in by_queue {
+            let opts = options.remove(&queue).unwrap_or_default();
             let forward = match &opts.forward_non_retryable_to {
                 Some(declared) => Some(self.target(declared)?),
                 None => None,
             };
-            let used_by = used_by(queue, &by_queue, &hooks_by_queue);
-            let client = self.client.clone();
-            let target = target.clone();
-            resolutions.push(async move {
-                let resolved = resolve_queue(&client, &target, &opts, &used_by).await?;
-                let forward = match forward {
-                    Some(to) => {
-                        let used_by =
-                            format!("forward_non_retryable_to of queue {:?}", target.name);
-                        let url = queue_url(&client, &to, &used_by).await?;
-                        Some((to.name, url))
-                    }
-                    None => None,
-                };
-                Ok::<_, BuildError>((target, opts, resolved, forward))
-            });
-        }
-        let resolved = futures_util::future::try_join_all(resolutions).await?;
-
-        let mut queues = Vec::new();
-        let mut status = Vec::new();
-        for (target, opts, (url, visibility), forward) in resolved {
-            let queue = target.name;
-            let Some((_, entry)) = by_queue.remove(&queue) else {
-                continue;
-            };
-            let dispatch = match entry.handler {
-                ErasedHandler::Message(svc) => {
-                    let mut svc = svc;
-                    for (q, layer) in queue_layers.iter().rev() {
-                        if *q == queue {
-                            svc = layer(svc);
-                        }
-                    }
-                    for layer in self.layers.iter().rev() {
+            let queue_hooks = hooks_by_queue.remove(&queue).unwrap_or_default();
+            let used_by = handlers
+                .entries()
+                .map(|h| format!("handler {}", h.origin))
+                .chain(queue_hooks.iter().map(|h| format!("hook {}", h.origin)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut hooks = Hooks::default();
+            for h in queue_hooks {
+                hooks.push(h.kind, h.origin, h.hook);
+            }
+            let wrap = |mut svc: HandlerService| {
+                for (q, layer) in queue_layers.iter().rev() {
+                    if *q == queue {
                         svc = layer(svc);
                     }
-                    Dispatch::Message(svc)
                 }
-                ErasedHandler::Batch(f) => Dispatch::Batch(f),
+                for layer in self.layers.iter().rev() {
+                    svc = layer(svc);
+                }
+                svc
             };
-            let name: Arc<str> = Arc::from(queue.as_str());
-            let mut queue_hooks = Hooks::default();
-            for h in hooks_by_queue.remove(&queue).unwrap_or_default() {
-                queue_hooks.push(h.kind, h.origin, h.hook);
-            }
-            let counters = Arc::new(Counters::default());
-            let breaker = opts
-                .circuit_breaker
-                .clone()
-                .map(|config| Arc::new(Breaker::new(config)));
-            if let Some(b) = &breaker {
-                let _ = counters.breaker.set(b.clone());
-            }
-            status.push((queue.clone(), counters.clone()));
-            tracing::info!(
-                queue = %queue,
-                declared = %target.declared,
-                handler = %entry.origin,
-                hooks = ?queue_hooks,
-                concurrency = opts.concurrency,
-                visibility = ?visibility,
-                "queue registered"
-            );
-            queues.push((
-                Arc::new(Shared {
-                    fifo: queue.ends_with(".fifo"),
-                    queue: name.clone(),
-                    url,
-                    client: self.client.clone(),
-                    options: opts,
-                    visibility,
-                    hooks: queue_hooks,
-                    hook_ctx: HookContext {
-                        queue: name,
-                        state: state.clone(),
-                    },
-                    state: state.clone(),
-                    counters,
-                    forward,
-                    breaker,
-                }),
+            let origins = handlers.origins();
+            let dispatch = handlers.into_dispatch(&queue, &opts, wrap)?;
+            planned.push(Planned {
+                target,
+                opts,
+                forward,
                 dispatch,
-            ));
+                hooks,
+                handlers: origins,
+                used_by,
+            });
         }
-        if queues.is_empty() {
-            return Err(BuildError::NoHandlers);
+        Ok(planned)
+    }
+}
+
+/// A queue as `build` knows it before asking SQS.
+struct Planned {
+    target: Target,
+    opts: QueueOptions,
+    /// Where `forward_non_retryable_to` leads.
+    forward: Option<Target>,
+    dispatch: Dispatch,
+    hooks: Hooks,
+    /// The handlers' names, for logs.
+    handlers: String,
+    /// The handlers and hooks that name the queue, for errors.
+    used_by: String,
+}
+
+/// The handlers of one queue: at most one without a message type, and one per type.
+#[derive(Default)]
+struct QueueHandlers {
+    untyped: Option<HandlerEntry>,
+    typed: BTreeMap<String, HandlerEntry>,
+}
+
+impl QueueHandlers {
+    /// Adds a handler; two for the same type (or both untyped) are an error.
+    fn add(&mut self, h: HandlerEntry) -> Result<(), BuildError> {
+        let Some(message_type) = h.message_type.clone() else {
+            if let Some(first) = &self.untyped {
+                return Err(BuildError::DuplicateHandler {
+                    queue: first.queue.clone(),
+                    first: first.origin.clone(),
+                    second: h.origin,
+                });
+            }
+            self.untyped = Some(h);
+            return Ok(());
+        };
+        if let Some(first) = self.typed.get(&message_type) {
+            return Err(BuildError::DuplicateTypeHandler {
+                queue: first.queue.clone(),
+                message_type,
+                first: first.origin.clone(),
+                second: h.origin,
+            });
         }
-        Ok(SqsConsumer {
-            queues,
-            status: StatusHandle {
-                queues: Arc::new(status),
-            },
-            shutdown_timeout: self.shutdown_timeout,
-        })
+        self.typed.insert(message_type, h);
+        Ok(())
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &HandlerEntry> {
+        self.untyped.iter().chain(self.typed.values())
+    }
+
+    fn origins(&self) -> String {
+        self.entries()
+            .map(|h| match &h.message_type {
+                Some(t) => format!("{} ({t})", h.origin),
+                None => h.origin.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The queue's dispatch: its handler, or a router over its typed handlers, wrapped in the
+    /// layers by `wrap`.
+    fn into_dispatch(
+        self,
+        queue: &str,
+        opts: &QueueOptions,
+        wrap: impl Fn(HandlerService) -> HandlerService,
+    ) -> Result<Dispatch, BuildError> {
+        let fallback = match self.untyped.map(|h| h.handler) {
+            Some(ErasedHandler::Batch(f)) if self.typed.is_empty() => {
+                return Ok(Dispatch::Batch(f));
+            }
+            Some(ErasedHandler::Batch(_)) => {
+                return Err(BuildError::InvalidOption {
+                    queue: queue.to_owned(),
+                    message: "it has a batch handler and handlers with a message_type: a batch \
+                              handler takes every message of its queue, so remove one or the other"
+                        .to_owned(),
+                });
+            }
+            Some(ErasedHandler::Message(svc)) if self.typed.is_empty() => {
+                return Ok(Dispatch::Message(wrap(svc)));
+            }
+            Some(ErasedHandler::Message(svc)) => Some(svc),
+            None => None,
+        };
+        let mut typed = BTreeMap::new();
+        for (message_type, h) in self.typed {
+            match h.handler {
+                ErasedHandler::Message(svc) => typed.insert(message_type, svc),
+                ErasedHandler::Batch(_) => {
+                    return Err(BuildError::InvalidOption {
+                        queue: queue.to_owned(),
+                        message: format!(
+                            "{} is a batch handler with a message_type: a batch handler takes \
+                             every message of its queue",
+                            h.origin
+                        ),
+                    });
+                }
+            };
+        }
+        let router = Router {
+            key: opts.message_type_key.clone(),
+            typed,
+            fallback,
+        };
+        Ok(Dispatch::Message(wrap(router.into_service())))
     }
 }
 
@@ -813,26 +1008,6 @@ where
     <L::Service as Service<MessageContext>>::Future: Send + 'static,
 {
     Arc::new(move |svc| BoxCloneSyncService::new(layer.layer(svc).map_err(Into::into)))
-}
-
-fn used_by(
-    queue: &str,
-    handlers: &BTreeMap<String, (Target, HandlerEntry)>,
-    hooks: &HashMap<String, Vec<HookEntry>>,
-) -> String {
-    handlers
-        .get(queue)
-        .map(|(_, h)| format!("handler {}", h.origin))
-        .into_iter()
-        .chain(
-            hooks
-                .get(queue)
-                .into_iter()
-                .flatten()
-                .map(|h| format!("hook {}", h.origin)),
-        )
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn not_found(queue: &Target, used_by: &str) -> BuildError {

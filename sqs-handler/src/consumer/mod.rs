@@ -30,7 +30,9 @@ use aws_sdk_sqs::Client;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use ack::{AckOp, Acks};
+#[cfg(feature = "test-util")]
+pub(crate) use ack::AckOp;
+pub(crate) use ack::Acks;
 pub use breaker::{CircuitBreaker, CircuitState, Failure, FailureFilter};
 pub use builder::SqsConsumerBuilder;
 pub use status::{ConsumerControl, QueueStatus, StatusHandle, UnknownQueue};
