@@ -6,6 +6,9 @@ mod error;
 pub mod events;
 pub mod extract;
 pub mod handler;
+#[cfg(feature = "lambda")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
+pub mod lambda;
 mod message;
 mod options;
 mod producer;
@@ -54,6 +57,17 @@ pub use sqs_handler_macros::sqs_consumer_event_handler;
 /// The AWS SDK for SQS this crate is built on: its types ([`Client`](aws_sdk_sqs::Client),
 /// [`Message`](aws_sdk_sqs::types::Message), errors) appear in this crate's API.
 pub use aws_sdk_sqs;
+
+/// The AWS Lambda event types ([`SqsEvent`](aws_lambda_events::sqs::SqsEvent),
+/// [`SqsBatchResponse`](aws_lambda_events::sqs::SqsBatchResponse)) the [`lambda`] module speaks.
+#[cfg(feature = "lambda")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
+pub use aws_lambda_events;
+
+/// The AWS Lambda runtime the [`lambda`] module runs on.
+#[cfg(feature = "lambda")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
+pub use lambda_runtime;
 
 /// Guides: how the consumer behaves, how to test handlers, and how to migrate from NestJS.
 ///

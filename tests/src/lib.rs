@@ -9,6 +9,8 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use sqs_local::LocalSqs;
 
+pub mod lambda_api;
+
 /// Environment variable naming the reference endpoint (LocalStack) for the conformance suite.
 pub const REFERENCE_ENV: &str = "SQS_REFERENCE_ENDPOINT";
 

@@ -38,8 +38,9 @@ pub(crate) struct Acks {
 }
 
 impl Acks {
-    /// A sender whose acknowledgements go to the returned receiver, for the testing tools.
-    #[cfg(feature = "test-util")]
+    /// A sender whose acknowledgements go to the returned receiver, for the testing tools and
+    /// Lambda invocations (where Lambda deletes what the function does not report).
+    #[cfg(any(feature = "test-util", feature = "lambda"))]
     pub(crate) fn recording() -> (Self, mpsc::UnboundedReceiver<AckOp>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (Self { tx }, rx)

@@ -686,6 +686,53 @@ impl SqsConsumerBuilder {
         })
     }
 
+    /// The queues as a Lambda function serves them: what `build` checks, without looking up
+    /// queue URLs or visibility timeouts (the event names each message's queue; the event source
+    /// mapping owns visibility). Only a `forward_non_retryable_to` queue's URL is looked up.
+    #[cfg(feature = "lambda")]
+    pub(crate) async fn build_invokers(
+        mut self,
+    ) -> Result<Vec<super::invoke::QueueInvoker>, BuildError> {
+        let planned = self.plan()?;
+        let state = Arc::new(std::mem::take(&mut self.state));
+        let mut invokers = Vec::new();
+        for p in planned {
+            let queue = p.target.name.clone();
+            let forward = match &p.forward {
+                Some(to) => {
+                    let used_by = format!("forward_non_retryable_to of queue {queue:?}");
+                    Some((
+                        to.name.clone(),
+                        queue_url(&self.client, to, &used_by).await?,
+                    ))
+                }
+                None => None,
+            };
+            let name: Arc<str> = Arc::from(queue.as_str());
+            invokers.push(super::invoke::QueueInvoker {
+                shared: Arc::new(Shared {
+                    fifo: queue.ends_with(".fifo"),
+                    queue: name.clone(),
+                    url: p.target.url.unwrap_or_default(),
+                    client: self.client.clone(),
+                    options: p.opts,
+                    visibility: Duration::ZERO,
+                    hooks: p.hooks,
+                    hook_ctx: HookContext {
+                        queue: name,
+                        state: state.clone(),
+                    },
+                    state: state.clone(),
+                    counters: Arc::new(Counters::default()),
+                    forward,
+                    breaker: None,
+                }),
+                dispatch: p.dispatch,
+            });
+        }
+        Ok(invokers)
+    }
+
     /// Registered and discovered handlers and hooks, by declared queue.
     fn collect(&mut self) -> Result<(Vec<HandlerEntry>, Vec<HookEntry>), BuildError> {
         let mut handlers = std::mem::take(&mut self.handlers);

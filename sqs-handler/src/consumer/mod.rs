@@ -18,6 +18,8 @@ mod ack;
 mod breaker;
 mod builder;
 mod heartbeat;
+#[cfg(feature = "lambda")]
+pub(crate) mod invoke;
 mod poll;
 mod status;
 pub(crate) mod worker;

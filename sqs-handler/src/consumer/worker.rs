@@ -140,15 +140,18 @@ pub(super) struct ResponseTracker {
 pub(super) struct Worker {
     pub(super) shared: Arc<Shared>,
     pub(super) dispatch: Dispatch,
-    heartbeat: Option<Arc<Heartbeat>>,
-    acks: Acks,
+    pub(super) heartbeat: Option<Arc<Heartbeat>>,
+    pub(super) acks: Acks,
     /// Every handler task, so shutdown can wait for them or abort them.
-    tasks: std::sync::Mutex<JoinSet<()>>,
+    pub(super) tasks: std::sync::Mutex<JoinSet<()>>,
     /// The capacity every poller shares: one permit per message held.
     pub(super) capacity: Arc<Semaphore>,
     /// True while the last receive came back full: the extra pollers poll only then, so an idle
     /// queue costs one long poll at a time.
     pub(super) backlog: tokio::sync::watch::Sender<bool>,
+    /// When handlers must have finished (a Lambda invocation's deadline less its margin): the
+    /// handler timeout is cut to it.
+    pub(super) deadline: Option<tokio::time::Instant>,
 }
 
 /// Runs one queue until `shutdown`, then drains for up to `drain_timeout`.
@@ -174,6 +177,7 @@ pub(crate) async fn run_queue(
         tasks: std::sync::Mutex::new(JoinSet::new()),
         capacity: Arc::new(Semaphore::new(shared.options.concurrency)),
         backlog: tokio::sync::watch::channel(false).0,
+        deadline: None,
     });
     tracing::info!(queue = %shared.queue, concurrency = shared.options.concurrency, "consumer started");
     if shared.hooks.wants(EventKind::Started) {
@@ -247,7 +251,15 @@ impl Worker {
         &self,
         fut: impl std::future::Future<Output = Result<T, BoxError>>,
     ) -> Outcome<T> {
-        guarded(self.shared.options.handler_timeout, fut).await
+        let timeout = self.shared.options.handler_timeout;
+        let timeout = match self.deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(tokio::time::Instant::now());
+                Some(timeout.map_or(left, |t| t.min(left)))
+            }
+            None => timeout,
+        };
+        guarded(timeout, fut).await
     }
 
     /// Counts a message in flight and fires `message_received`; the guard undoes the count.
