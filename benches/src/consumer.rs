@@ -57,16 +57,17 @@ impl Engine {
     }
 }
 
+/// One measured run.
 #[derive(Debug, Clone, Copy)]
-struct Run {
-    messages: usize,
-    seconds: f64,
-    cpu_seconds: f64,
-    api_calls: Option<u64>,
+pub(crate) struct Run {
+    pub(crate) messages: usize,
+    pub(crate) seconds: f64,
+    pub(crate) cpu_seconds: f64,
+    pub(crate) api_calls: Option<u64>,
 }
 
 impl Run {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.messages as f64 / self.seconds
     }
     fn calls_per_msg(&self) -> Option<f64> {
@@ -78,7 +79,7 @@ impl Run {
 }
 
 /// Request counters of an sqs-local endpoint (`GET /_sqs-local/stats`); `None` elsewhere.
-async fn server_calls(endpoint: &str) -> Option<(u64, u64)> {
+pub(crate) async fn server_calls(endpoint: &str) -> Option<(u64, u64)> {
     let addr = endpoint.strip_prefix("http://")?.trim_end_matches('/');
     let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
     let req =
@@ -95,13 +96,16 @@ fn self_cpu() -> f64 {
     cpu_seconds_of("self").unwrap_or(0.0)
 }
 
-/// Raw aws-sdk-sqs loop: `ceil(c/10)` workers, each receiving up to `min(10, c)` and deleting.
-async fn raw(
+/// Raw aws-sdk-sqs loop: `ceil(c/10)` workers, each receiving up to `min(10, c)`, running the
+/// handler (a sleep of `work`, zero for none) on the received messages concurrently, then
+/// deleting them.
+pub(crate) async fn raw(
     client: &Client,
     url: &str,
     c: usize,
     n: usize,
     batch_delete: bool,
+    work: Duration,
 ) -> Result<f64, String> {
     let workers = c.div_ceil(10).max(1);
     let per = c.clamp(1, 10) as i32;
@@ -129,6 +133,12 @@ async fn raw(
                 let messages = out.messages();
                 if messages.is_empty() {
                     continue;
+                }
+                if !work.is_zero() {
+                    futures_util::future::join_all(
+                        messages.iter().map(|_| tokio::time::sleep(work)),
+                    )
+                    .await;
                 }
                 if batch_delete {
                     let entries: Vec<_> = messages
@@ -228,8 +238,8 @@ async fn measure(
     let calls0 = server_calls(endpoint).await;
     let cpu0 = self_cpu();
     let seconds = match engine {
-        Engine::RawDeleteEach => raw(client, &url, c, n, false).await?,
-        Engine::RawDeleteBatch => raw(client, &url, c, n, true).await?,
+        Engine::RawDeleteEach => raw(client, &url, c, n, false, Duration::ZERO).await?,
+        Engine::RawDeleteBatch => raw(client, &url, c, n, true, Duration::ZERO).await?,
         Engine::SqsHandler => handler(client, &name, c, n).await?,
         Engine::SqsConsumerDefault | Engine::SqsConsumerBatch10 => {
             return Err("sqs-consumer runs through node".to_owned());
@@ -250,7 +260,7 @@ async fn measure(
 }
 
 /// sqs-consumer through node, when node and npm are installed.
-async fn node_run(
+pub(crate) async fn node_run(
     client: &Client,
     endpoint: &str,
     batch: usize,

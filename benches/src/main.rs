@@ -1,14 +1,36 @@
 //! Measured figures for sqs-handler and sqs-local.
 //!
-//! Run with `cargo run --release -p sqs-handler-bench -- [command] [options]`:
+//! Run with `cargo run --release -p sqs-handler-bench -- [command] [options]`. With no command,
+//! every scenario below runs in turn (about 7 minutes on a 2-core machine), each printing one
+//! `RESULT scenario=...` line:
 //!
-//! - (no command) `[--messages N] [--endpoint URL] [--idle-seconds S] [--latency-samples K]
-//!   [--node-messages M]`: the consumer benchmark. sqs-handler with a no-op handler at
-//!   concurrency 1, 10 and 100 against hand-written aws-sdk-sqs loops, and the original's engine
-//!   bbc/sqs-consumer (through node, when installed); API calls per message counted at the
-//!   server; receives per minute on an idle queue; send-to-handler latency; consumer CPU per
-//!   message. Engines run interleaved for `--rounds` (3) and each figure is the median round.
-//!   Prints a table, writes `benches/throughput.svg`, and ends with a `RESULT` line.
+//! - `latency [--concurrency 1,10,100] [--node-messages M]`: a no-op handler at AWS-like latency
+//!   (`sqs-local --latency aws`) at each concurrency, against raw aws-sdk-sqs loops and
+//!   bbc/sqs-consumer (through node); writes `benches/latency.svg`.
+//! - `io`: handlers that wait 100 ms, concurrency 500, against Little's law (5,000 msg/s) and
+//!   the raw batch loop.
+//! - `long [--messages 2000] [--handler-seconds 40] [--visibility-seconds 10]`: every message
+//!   in flight for longer than the visibility timeout: deliveries counted by message id,
+//!   visibility extensions counted at the server and on the wire; writes
+//!   `benches/long_handlers.svg`.
+//! - `many [--queues 100] [--warmup-seconds 10] [--window-seconds 40]`: one consumer for many
+//!   idle queues: build() time, receives per minute per queue, memory, tasks, threads.
+//! - `large`: 256 KiB bodies at concurrency 100: MB/s against the raw batch loop, and the
+//!   consumer's peak memory.
+//! - `cpu [--callgrind-messages 2500]`: a no-op handler at zero latency, concurrency 100: CPU
+//!   per message against the raw batch loop, in wall-clock runs and as instruction counts under
+//!   callgrind (when valgrind is installed).
+//!
+//! Every scenario takes `--latency SPEC` (sqs-local's latency; default `aws`, `none` for
+//! `cpu`), `--rounds R` (3; engines interleave and each figure is the median round) and
+//! `--scale F` (multiplies message counts).
+//!
+//! The earlier benchmarks:
+//!
+//! - `consumer [--messages N] [--endpoint URL] [--idle-seconds S] [--latency-samples K]
+//!   [--node-messages M]`: sqs-handler with a no-op handler at concurrency 1, 10 and 100 on a
+//!   zero-latency endpoint against the raw loops and sqs-consumer, idle receives per minute and
+//!   send-to-handler latency; writes `benches/throughput.svg`.
 //! - `server [--messages N] [--workers C] [--reference URL]`: sqs-local's throughput with
 //!   concurrent aws-sdk-sqs clients (SendMessageBatch of 10, then ReceiveMessage of 10 plus
 //!   DeleteMessageBatch of 10), and the same against a reference endpoint (LocalStack) when
@@ -16,17 +38,30 @@
 //! - `memory [--messages N] [--size BYTES]`: sqs-local's resident memory with N queued
 //!   messages of SIZE bytes.
 //!
-//! sqs-local runs in a child process (this binary with `serve`), so its memory and CPU are
-//! measured apart from the clients'.
+//! sqs-local runs in a child process (this binary with `serve`), and the scenarios' consumer
+//! runs in another (`consume`), so that memory and CPU are measured apart.
 
+mod chart;
 mod consumer;
+mod long;
+mod scenarios;
 mod server;
 
 use std::process::ExitCode;
+use std::time::Duration;
+
+const SCENARIOS: [&str; 6] = ["latency", "io", "long", "many", "large", "cpu"];
 
 fn usage() -> &'static str {
-    "usage: sqs-handler-bench [server|memory] [options]\n\
-     \n  (consumer benchmark) [--messages N] [--endpoint URL] [--idle-seconds S] [--latency-samples K] [--node-messages M]\
+    "usage: sqs-handler-bench [command] [options]\n\
+     \n  (no command)  every scenario: latency, io, long, many, large, cpu\
+     \n  latency [--concurrency 1,10,100] [--node-messages M]\
+     \n  io | large\
+     \n  long [--messages 2000] [--handler-seconds 40] [--visibility-seconds 10]\
+     \n  many [--queues 100] [--warmup-seconds 10] [--window-seconds 40]\
+     \n  cpu [--callgrind-messages 2500]\
+     \n    each scenario: [--latency SPEC] [--rounds 3] [--scale 1.0]\
+     \n  consumer [--messages N] [--endpoint URL] [--idle-seconds S] [--latency-samples K] [--node-messages M]\
      \n  server [--messages N] [--workers C] [--reference URL]\
      \n  memory [--messages N] [--size BYTES]"
 }
@@ -58,6 +93,57 @@ fn get<T: std::str::FromStr>(
     }
 }
 
+fn levels(opts: &[(String, String)], default: &str) -> Result<Vec<usize>, String> {
+    get(opts, "concurrency", default.to_owned())?
+        .split(',')
+        .map(|c| {
+            c.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("--concurrency {c:?} is not a number"))
+        })
+        .collect()
+}
+
+/// Runs one scenario of `SCENARIOS`.
+async fn scenario(name: &str, opts: &[(String, String)]) -> Result<(), String> {
+    let o = scenarios::Options {
+        latency: match get(opts, "latency", String::new())? {
+            l if l.is_empty() => None,
+            l => Some(l),
+        },
+        rounds: get(opts, "rounds", 3usize)?,
+        scale: get(opts, "scale", 1.0f64)?,
+        levels: levels(opts, "1,10,100")?,
+        node_messages: get(opts, "node-messages", 300usize)?,
+        callgrind_messages: get(opts, "callgrind-messages", 2500usize)?,
+    };
+    match name {
+        "latency" => scenarios::latency(&o).await,
+        "io" => scenarios::io(&o).await,
+        "large" => scenarios::large(&o).await,
+        "cpu" => scenarios::cpu(&o).await,
+        "long" => {
+            long::long(
+                &o,
+                get(opts, "messages", 2000usize)?,
+                get(opts, "handler-seconds", 40u64)?,
+                get(opts, "visibility-seconds", 10u64)?,
+            )
+            .await
+        }
+        "many" => {
+            long::many(
+                &o,
+                get(opts, "queues", 100usize)?,
+                get(opts, "warmup-seconds", 10u64)?,
+                get(opts, "window-seconds", 40u64)?,
+            )
+            .await
+        }
+        other => Err(format!("unknown scenario {other:?}")),
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (cmd, rest) = match args.first().map(String::as_str) {
@@ -66,7 +152,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(c) if !c.starts_with("--") => (c.to_owned(), &args[1..]),
-        _ => ("consumer".to_owned(), &args[..]),
+        _ => ("all".to_owned(), &args[..]),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -81,7 +167,35 @@ fn main() -> ExitCode {
     let result = options(rest).and_then(|opts| {
         rt.block_on(async {
             match cmd.as_str() {
-                "serve" => server::serve_child().await,
+                "serve" => server::serve_child(&get(&opts, "latency", "none".to_owned())?).await,
+                "consume" => {
+                    scenarios::consume_child(scenarios::Consume {
+                        endpoint: get(&opts, "endpoint", String::new())?,
+                        queue: get(&opts, "queue", String::new())?,
+                        url: get(&opts, "url", String::new())?,
+                        messages: get(&opts, "messages", 0usize)?,
+                        engine: scenarios::Engine::parse(&get(&opts, "engine", String::new())?)?,
+                        concurrency: get(&opts, "concurrency", 10usize)?,
+                        work: Duration::from_millis(get(&opts, "work-ms", 0u64)?),
+                    })
+                    .await
+                }
+                "all" => {
+                    let mut failed = Vec::new();
+                    for name in SCENARIOS {
+                        println!();
+                        if let Err(e) = scenario(name, &opts).await {
+                            eprintln!("sqs-handler-bench: scenario {name} failed: {e}");
+                            failed.push(name);
+                        }
+                    }
+                    if failed.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!("scenarios failed: {}", failed.join(", ")))
+                    }
+                }
+                name if SCENARIOS.contains(&name) => scenario(name, &opts).await,
                 "consumer" => {
                     let endpoint = match get(&opts, "endpoint", String::new())? {
                         e if e.is_empty() => None,
@@ -93,14 +207,7 @@ fn main() -> ExitCode {
                         idle_seconds: get(&opts, "idle-seconds", 60u64)?,
                         latency_samples: get(&opts, "latency-samples", 500usize)?,
                         node_messages: get(&opts, "node-messages", 5_000usize)?,
-                        levels: get(&opts, "concurrency", "1,10,100".to_owned())?
-                            .split(',')
-                            .map(|c| {
-                                c.trim()
-                                    .parse::<usize>()
-                                    .map_err(|_| format!("--concurrency {c:?} is not a number"))
-                            })
-                            .collect::<Result<_, _>>()?,
+                        levels: levels(&opts, "1,10,100")?,
                         rounds: get(&opts, "rounds", 3usize)?,
                         engines: get(&opts, "engines", String::new())?
                             .split(',')

@@ -17,9 +17,15 @@ pub(crate) struct ChildServer {
 
 impl ChildServer {
     pub(crate) fn start() -> Result<Self, String> {
+        Self::start_with("none")
+    }
+
+    /// sqs-local with a latency spec (`none`, `aws`, `receive=15ms,...`): see
+    /// `sqs_local::Latency`.
+    pub(crate) fn start_with(latency: &str) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
         let mut child = Command::new(exe)
-            .arg("serve")
+            .args(["serve", "--latency", latency])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -40,21 +46,26 @@ impl ChildServer {
 
     /// Resident memory of the child, in bytes (Linux /proc).
     pub(crate) fn rss_bytes(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let kb: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()?;
-        Some(kb * 1024)
+        status_field(&self.child.id().to_string(), "VmRSS:").map(|kb| kb * 1024)
     }
 
     /// CPU seconds the child has used (user + system).
     pub(crate) fn cpu_seconds(&self) -> Option<f64> {
         cpu_seconds_of(&self.child.id().to_string())
     }
+}
+
+/// A numeric field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:` in KiB, `Threads:`); `pid` may
+/// be `self`.
+pub(crate) fn status_field(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// CPU seconds (user + system) a process has used, from /proc; `pid` may be `self`.
@@ -75,8 +86,13 @@ impl Drop for ChildServer {
 }
 
 /// The child: serve until stdin closes or the parent kills it.
-pub(crate) async fn serve_child() -> Result<(), String> {
-    let server = sqs_local::LocalSqs::start()
+pub(crate) async fn serve_child(latency: &str) -> Result<(), String> {
+    let latency: sqs_local::Latency = latency
+        .parse()
+        .map_err(|e| format!("--latency {latency:?}: {e}"))?;
+    let server = sqs_local::LocalSqs::builder()
+        .latency(latency)
+        .start()
         .await
         .map_err(|e| format!("cannot start sqs-local: {e}"))?;
     println!("{}", server.endpoint_url());
@@ -107,6 +123,20 @@ pub(crate) async fn send_all(
     workers: usize,
     body: &str,
 ) -> Result<f64, String> {
+    send_batches(client, url, n, workers, body, 10).await
+}
+
+/// Sends `n` messages of `body` in batches of `batch` (1 to 10; a batch holds at most 1 MiB)
+/// from `workers` tasks; returns seconds taken.
+pub(crate) async fn send_batches(
+    client: &Client,
+    url: &str,
+    n: usize,
+    workers: usize,
+    body: &str,
+    batch: usize,
+) -> Result<f64, String> {
+    let batch = batch.clamp(1, 10);
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -119,11 +149,11 @@ pub(crate) async fn send_all(
         );
         tasks.push(tokio::spawn(async move {
             loop {
-                let first = next.fetch_add(10, Ordering::Relaxed);
+                let first = next.fetch_add(batch, Ordering::Relaxed);
                 if first >= n {
                     return Ok::<(), String>(());
                 }
-                let entries = (first..(first + 10).min(n))
+                let entries = (first..(first + batch).min(n))
                     .map(|i| {
                         SendMessageBatchRequestEntry::builder()
                             .id(format!("m{i}"))

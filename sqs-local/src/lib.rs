@@ -33,6 +33,9 @@
 //! # }
 //! ```
 //!
+//! [`LocalSqsBuilder::latency`] (and `--latency` standalone) makes calls take as long as they
+//! do on SQS, fixed or with jitter, per operation: see [`Latency`].
+//!
 //! Request counters by operation are served as JSON at `GET /_sqs-local/stats` (and in process
 //! by [`LocalSqs::stats`]): what benchmarks use to count API calls.
 //!
@@ -42,6 +45,7 @@
 mod connections;
 mod digest;
 mod error;
+mod latency;
 mod policy;
 mod protocol;
 mod queue;
@@ -58,6 +62,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
+pub use latency::{Delay, Latency, LatencyError};
 pub use protocol::MessageAttributeValue;
 pub use spec::QueueSpec;
 pub use store::{ApiStats, Operation, SqsState};
@@ -80,6 +85,7 @@ pub struct LocalSqsBuilder {
     limits: connections::Limits,
     region: Option<String>,
     account_id: String,
+    latency: Latency,
 }
 
 impl LocalSqsBuilder {
@@ -147,6 +153,24 @@ impl LocalSqsBuilder {
         self
     }
 
+    /// Latency added to every request, per operation: see [`Latency`] (default none). With
+    /// [`Latency::aws`] calls take about as long as on SQS in one region, to measure a consumer's
+    /// throughput, or to test timeouts and visibility heartbeats, under realistic delays.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let latency: sqs_local::Latency = "receive=15ms,send=8ms,delete=8ms".parse()?;
+    /// let server = sqs_local::LocalSqs::builder().latency(latency).start().await?;
+    /// # server.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn latency(mut self, latency: Latency) -> Self {
+        self.latency = latency;
+        self
+    }
+
     /// Binds and starts serving in a background task.
     ///
     /// # Errors
@@ -173,6 +197,7 @@ impl LocalSqsBuilder {
                 scope: scope.clone(),
             },
             self.limits,
+            self.latency,
         ));
         tracing::info!(%addr, region = %scope.region, account = %scope.account, "sqs-local listening");
         Ok(LocalSqs {
@@ -254,6 +279,7 @@ impl LocalSqs {
             limits: connections::Limits::default(),
             region: None,
             account_id: DEFAULT_ACCOUNT_ID.to_owned(),
+            latency: Latency::none(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "\
 usage: sqs-local [--bind ADDR] [--port PORT] [--advertise URL] [--region REGION]
-                 [--account ID] [--queue NAME]...
+                 [--account ID] [--latency SPEC] [--queue NAME]...
 
   --bind ADDR      address to listen on (default 127.0.0.1)
   --port PORT      port to listen on (default 9324; 0 picks a free one)
@@ -16,6 +16,11 @@ usage: sqs-local [--bind ADDR] [--port PORT] [--advertise URL] [--region REGION]
   --region REGION  region of the --queue queues and of unsigned requests (default us-east-1);
                    a signed request acts in the region it was signed for
   --account ID     the 12-digit account that owns the queues (default 000000000000)
+  --latency SPEC   delay every call as SQS would: a profile (aws: receive 10-20 ms, send,
+                   delete and visibility 6-10 ms, other calls 10-30 ms) and/or
+                   OPERATION=DELAY items, for example receive=15ms,send=8ms,delete=8ms;
+                   OPERATION is receive, send, delete, visibility, * or an SQS operation
+                   name; DELAY is 15ms, 10ms..20ms or 15ms+-5ms (default: none)
   --queue NAME     a queue to create at start; repeat for more; a name ending in .fifo is FIFO
   -h, --help       this text
 
@@ -29,6 +34,7 @@ struct Args {
     advertise: Option<String>,
     region: Option<String>,
     account: Option<String>,
+    latency: Option<sqs_local::Latency>,
     queues: Vec<String>,
 }
 
@@ -39,6 +45,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         advertise: None,
         region: None,
         account: None,
+        latency: None,
         queues: Vec::new(),
     };
     while let Some(arg) = args.next() {
@@ -73,6 +80,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                     return Err(format!("--account {v:?} is not a 12-digit account id"));
                 }
                 out.account = Some(v);
+            }
+            "--latency" => {
+                let v = value("--latency")?;
+                out.latency = Some(v.parse().map_err(|e| format!("--latency {v:?}: {e}"))?);
             }
             "--queue" => out.queues.push(value("--queue")?),
             other => return Err(format!("unknown argument {other:?}")),
@@ -110,6 +121,10 @@ async fn main() -> ExitCode {
     if let Some(account) = args.account {
         builder = builder.account_id(account);
     }
+    if let Some(latency) = args.latency {
+        tracing::info!(%latency, "simulated latency");
+        builder = builder.latency(latency);
+    }
     for q in args.queues {
         builder = builder.queue(q);
     }
@@ -129,4 +144,31 @@ async fn main() -> ExitCode {
     }
     server.shutdown().await;
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(args.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn latency_flag_parses_or_names_what_is_wrong() {
+        let args = parse(&["--latency", "aws"]).unwrap().unwrap();
+        assert_eq!(args.latency, Some(sqs_local::Latency::aws()));
+        assert_eq!(
+            parse(&["--latency", "recieve=15ms"]).unwrap_err(),
+            "--latency \"recieve=15ms\": \"recieve\" is not an operation: use receive, send, delete, visibility, * or an SQS operation name such as ReceiveMessage"
+        );
+        assert_eq!(
+            parse(&["--latency", "send=8"]).unwrap_err(),
+            "--latency \"send=8\": send=\"8\": a duration needs a unit: ms, s or us (for example 15ms)"
+        );
+        assert_eq!(
+            parse(&["--latency"]).unwrap_err(),
+            "--latency needs a value"
+        );
+    }
 }

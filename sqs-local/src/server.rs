@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connections::{self, Limits};
 use crate::error::ApiError;
+use crate::latency::{self, Latency};
 use crate::store::{Closing, Operation, Scope, SqsState};
 
 /// The largest request body read: a 1 MiB batch, base64 binary attributes and JSON framing.
@@ -35,6 +36,7 @@ struct Ctx {
     closing: Closing,
     site: Site,
     body_read_timeout: Duration,
+    latency: Latency,
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
@@ -157,19 +159,28 @@ async fn handle(State(ctx): State<Arc<Ctx>>, request: Request) -> Response {
     // SQS runs a request to its end whether or not the client is still there: a long poll
     // abandoned by its client still takes the messages that arrive while it waits. A request
     // future is dropped when its connection closes, so the operation runs in a task of its own.
+    // Simulated latency: half on the request's way (the operation takes effect after it), the
+    // rest on the response's way back; deadlines, so that timer rounding is paid once.
+    let delay = ctx.latency.delay(op).sample();
+    let arrived = tokio::time::Instant::now();
     let scope = request_scope(&ctx.site, &parts.headers);
     let task = tokio::spawn({
         let ctx = ctx.clone();
         async move {
-            ctx.state
+            latency::wait_until(arrived + delay / 2, &ctx.closing.0).await;
+            let started = tokio::time::Instant::now();
+            let result = ctx
+                .state
                 .dispatch(op, &body, &ctx.site.base_url, &scope, &ctx.closing)
-                .await
+                .await;
+            (result, started.elapsed())
         }
     });
-    let result = task.await.unwrap_or_else(|e| {
+    let (result, took) = task.await.unwrap_or_else(|e| {
         tracing::error!(operation = op.name(), error = %e, "operation task failed");
-        Err(ApiError::internal(op.name()))
+        (Err(ApiError::internal(op.name())), Duration::ZERO)
     });
+    latency::wait_until(arrived + delay + took, &ctx.closing.0).await;
     match result {
         Ok(bytes) => json_response(StatusCode::OK, bytes),
         Err(err) => {
@@ -187,12 +198,14 @@ pub(crate) async fn serve(
     token: CancellationToken,
     site: Site,
     limits: Limits,
+    latency: Latency,
 ) {
     let ctx = Arc::new(Ctx {
         state,
         closing: Closing(token.clone()),
         site,
         body_read_timeout: limits.read_timeout,
+        latency,
     });
     let app = Router::new()
         .route(STATS_PATH, axum::routing::get(stats))
