@@ -15,6 +15,7 @@ mod producer;
 mod registry;
 mod routing;
 mod state;
+mod telemetry;
 #[cfg(feature = "test-util")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
@@ -81,6 +82,9 @@ pub mod guide {
 
     #[doc = include_str!("docs/migration.md")]
     pub mod migration {}
+
+    #[doc = include_str!("docs/observability.md")]
+    pub mod observability {}
 }
 
 /// Not public API: what the macros' generated code refers to.

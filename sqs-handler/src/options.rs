@@ -172,6 +172,8 @@ pub struct QueueOptions {
     pub(crate) circuit_breaker: Option<CircuitBreaker>,
     pub(crate) ack_mode: AckMode,
     pub(crate) message_type_key: MessageTypeKey,
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) trace_parent: bool,
 }
 
 /// The system attributes received by default: what the extractors, retry backoff and FIFO
@@ -206,6 +208,8 @@ impl Default for QueueOptions {
             circuit_breaker: None,
             ack_mode: AckMode::OnSuccess,
             message_type_key: MessageTypeKey::default(),
+            #[cfg(feature = "opentelemetry")]
+            trace_parent: false,
         }
     }
 }
@@ -457,6 +461,24 @@ impl QueueOptions {
     /// ```
     pub fn message_type_key(mut self, key: MessageTypeKey) -> Self {
         self.message_type_key = key;
+        self
+    }
+
+    /// Whether each message's process span takes the trace context the message carries (its
+    /// `traceparent` attribute, or `AWSTraceHeader`) as its parent (feature `opentelemetry`).
+    /// Off by default: the span *links* to that context, as the OpenTelemetry messaging
+    /// conventions recommend, and stays in the consumer's own trace. On, the producer's trace
+    /// continues into the handler (one trace from the HTTP request to the worker), and the link
+    /// is kept.
+    ///
+    /// ```
+    /// let options = sqs_handler::QueueOptions::default().trace_parent(true);
+    /// # let _ = options;
+    /// ```
+    #[cfg(feature = "opentelemetry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+    pub fn trace_parent(mut self, on: bool) -> Self {
+        self.trace_parent = on;
         self
     }
 

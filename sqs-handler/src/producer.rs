@@ -8,6 +8,8 @@ use std::time::Duration;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use serde::Serialize;
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 /// SQS's limit on a message and on the sum of a batch's messages.
 pub const MAX_BATCH_BYTES: usize = 1_048_576;
@@ -593,12 +595,43 @@ impl Producer {
         queue: &str,
         messages: impl IntoIterator<Item = OutgoingMessage>,
     ) -> Result<BatchReport, ProducerError> {
+        let messages: Vec<OutgoingMessage> = messages.into_iter().collect();
+        let span = send_span(queue, messages.len());
+        let result = self
+            .send_batch_in_span(queue, messages)
+            .instrument(span.clone())
+            .await;
+        match &result {
+            Ok(report) => match report.failed.first() {
+                Some(f) => record_error(&span, &f.code),
+                None if report.sent.len() == 1 => {
+                    span.record("messaging.message.id", report.sent[0].message_id.as_str());
+                }
+                None => {}
+            },
+            Err(_) => record_error(&span, "queue_url"),
+        }
+        result
+    }
+
+    async fn send_batch_in_span(
+        &self,
+        queue: &str,
+        messages: Vec<OutgoingMessage>,
+    ) -> Result<BatchReport, ProducerError> {
         let url = self.queue_url(queue).await?;
+        tracing::Span::current().record("aws.sqs.queue.url", url.as_str());
         let mut report = BatchReport::default();
         let mut chunks: Vec<Vec<(usize, OutgoingMessage)>> = Vec::new();
         let mut current: Vec<(usize, OutgoingMessage)> = Vec::new();
         let mut bytes = 0;
         for (index, m) in messages.into_iter().enumerate() {
+            #[cfg(feature = "opentelemetry")]
+            let m = {
+                let mut m = m;
+                crate::telemetry::otel::inject(&mut m.attributes);
+                m
+            };
             if let Err(why) = m.validate() {
                 report.failed.push(FailedMessage {
                     index,
@@ -744,4 +777,33 @@ fn attribute_name_problem(name: &str) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// The span of a send (kind producer: with the `opentelemetry` feature its context is what the
+/// messages carry), named `send {queue}` by the OpenTelemetry messaging conventions.
+fn send_span(queue: &str, count: usize) -> tracing::Span {
+    let name = format!("send {queue}");
+    let span = tracing::info_span!(
+        "sqs_send",
+        otel.name = %name,
+        otel.kind = "producer",
+        otel.status_code = Empty,
+        messaging.system = "aws_sqs",
+        "messaging.operation.type" = "send",
+        messaging.operation.name = "send",
+        messaging.destination.name = %queue,
+        messaging.batch.message_count = Empty,
+        messaging.message.id = Empty,
+        aws.sqs.queue.url = Empty,
+        "error.type" = Empty,
+    );
+    if count > 1 {
+        span.record("messaging.batch.message_count", count);
+    }
+    span
+}
+
+fn record_error(span: &tracing::Span, error_type: &str) {
+    span.record("error.type", error_type);
+    span.record("otel.status_code", "error");
 }

@@ -1,13 +1,14 @@
-//! The HTTP API: create jobs, read their status, health, OpenAPI and Swagger UI.
+//! The HTTP API: create jobs, read their status, health, metrics, OpenAPI and Swagger UI.
 
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::QueueAttributeName;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Json, Router, middleware};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 use sqs_handler::{CircuitState, OutgoingMessage, Producer, ProducerError, StatusHandle};
 use utoipa::{OpenApi, ToSchema};
@@ -33,6 +34,9 @@ pub struct ApiState {
     pub sqs_endpoint: Option<String>,
     /// The worker's status, when it runs in this process.
     pub consumer: Option<StatusHandle>,
+    /// The process's Prometheus recorder for `GET /metrics`, or why it could not be
+    /// installed.
+    pub metrics: Result<PrometheusHandle, String>,
 }
 
 impl ApiState {
@@ -595,6 +599,28 @@ async fn redrive(State(state): State<ApiState>) -> Response {
     }
 }
 
+/// The Prometheus text exposition of this process's metrics: the API's requests
+/// (`http_requests_total`, `http_request_duration_seconds`, by route template) and the
+/// worker's, when it runs in this process (`sqs_handler_*`, by queue).
+#[utoipa::path(get, path = "/metrics",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 503, description = "The metrics recorder could not be installed in this process (another one was first)", body = ErrorBody),
+    ))]
+async fn metrics(State(state): State<ApiState>) -> Response {
+    match &state.metrics {
+        Ok(handle) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        Err(why) => error(StatusCode::SERVICE_UNAVAILABLE, why.clone()),
+    }
+}
+
 /// The OpenAPI document.
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -602,7 +628,15 @@ async fn redrive(State(state): State<ApiState>) -> Response {
         title = "sqs-handler demo: job status",
         description = "Accept work at once, process it from SQS, poll its status."
     ),
-    paths(create_job, get_job, send_async_message, test_status, health, redrive),
+    paths(
+        create_job,
+        get_job,
+        send_async_message,
+        test_status,
+        health,
+        redrive,
+        metrics
+    ),
     components(schemas(
         CreateJob,
         Created,
@@ -617,7 +651,8 @@ async fn redrive(State(state): State<ApiState>) -> Response {
 )]
 pub struct ApiDoc;
 
-/// The router: the API, `/openapi.json` and Swagger UI at `/docs`.
+/// The router: the API, `/metrics`, `/openapi.json` and Swagger UI at `/docs`; every request
+/// runs in a span and is counted (see [`crate::telemetry::observe`]).
 pub fn app(state: ApiState) -> Router {
     Router::new()
         .route("/jobs", post(create_job))
@@ -626,9 +661,11 @@ pub fn app(state: ApiState) -> Router {
         .route("/test/{id}/status", get(test_status))
         .route("/health", get(health))
         .route("/dlq/redrive", post(redrive))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(2 * MAX_MESSAGE))
         .with_state(state)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .layer(middleware::from_fn(crate::telemetry::observe))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 pub mod store;
+pub mod telemetry;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -346,6 +347,17 @@ pub async fn start_with_sdk_config(
             JobStore::memory()
         }
     };
+    // Installed with the API, which serves it (a worker alone has no HTTP listener), and
+    // before the consumer is built: sqs-handler takes its metric handles from the recorder
+    // installed when it builds.
+    let metrics = if role.api() {
+        telemetry::prometheus().map_err(|e| {
+            tracing::warn!(error = %e, "GET /metrics will answer 503");
+            e.to_string()
+        })
+    } else {
+        Err("no API in this process".to_owned())
+    };
     let clients = SqsClients::new(&sdk_config);
     let queues = ensure_queues(&clients.worker, &config.queue).await?;
 
@@ -372,7 +384,10 @@ pub async fn start_with_sdk_config(
                     .forward_non_retryable_to(&queues.dlq)
                     // A Redis outage fails every job: stop receiving instead of spending the
                     // messages' receive counts until the dead-letter queue takes them.
-                    .circuit_breaker(CircuitBreaker::default().open_for(config.breaker_open_for)),
+                    .circuit_breaker(CircuitBreaker::default().open_for(config.breaker_open_for))
+                    // One trace from `POST /jobs` to the job's handler: the process span's
+                    // parent is the context the message carries (its `traceparent`).
+                    .trace_parent(true),
             )
             .state(Worker {
                 store: store.clone(),
@@ -394,6 +409,7 @@ pub async fn start_with_sdk_config(
     }
     let mut addr = None;
     if role.api() {
+        let upkeep = metrics.as_ref().ok().cloned();
         let state = ApiState {
             store,
             producer: Producer::with_client(clients.api.clone()),
@@ -401,6 +417,7 @@ pub async fn start_with_sdk_config(
             queues,
             sqs_endpoint: sqs_endpoint.clone(),
             consumer: status,
+            metrics,
         };
         let listener =
             tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))
@@ -414,6 +431,10 @@ pub async fn start_with_sdk_config(
             source,
         })?;
         addr = Some(local);
+        if let Some(handle) = upkeep {
+            let stop = Demo::stopped(&stop_rx);
+            tasks.push(tokio::spawn(telemetry::run_upkeep(handle, stop)));
+        }
         let signal = Demo::stopped(&stop_rx);
         tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app(state))

@@ -1,18 +1,38 @@
 //! The job-status demo. Run with `cargo run -p demo` (API and worker in one process), or
-//! `cargo run -p demo -- api` and `cargo run -p demo -- worker` apart.
+//! `cargo run -p demo -- api` and `cargo run -p demo -- worker` apart. With
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` set (for example `http://localhost:4318`) it exports its spans
+//! over OTLP http/protobuf.
 
 use std::process::ExitCode;
 
 use demo::{Config, Role};
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+/// Sets up tracing outside the runtime (the OTLP exporter's blocking client must not be made
+/// or shut down on a runtime thread), runs the demo, then flushes the spans.
+fn main() -> ExitCode {
+    let tracing = match demo::telemetry::init_tracing() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("demo: cannot start the Tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run());
+    drop(runtime);
+    if let Err(e) = tracing.shutdown() {
+        eprintln!("demo: {e}");
+    }
+    code
+}
+
+async fn run() -> ExitCode {
     let role = match std::env::args().nth(1).as_deref() {
         None | Some("all") => Role::All,
         Some("api") => Role::Api,

@@ -4,12 +4,12 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{config, free_port, http, post_job, prefix, redis_url, status_of, watch};
+use common::{
+    config, free_port, http, post_job, prefix, redis_url, spawn_demo, status_of, terminate, watch,
+};
 use demo::Role;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::test]
 async fn a_job_goes_waiting_processing_done() {
@@ -157,62 +157,6 @@ async fn redis_unreachable_answers_503() {
     assert_eq!(health["status"], "degraded");
     assert_eq!(health["sqs"], "ok");
     demo.stop().await;
-}
-
-/// Starts the demo binary and reads its stdout until `marker`; returns the line.
-async fn spawn_demo(
-    args: &[&str],
-    env: &[(&str, String)],
-    marker: &str,
-) -> (tokio::process::Child, String) {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_demo"));
-    cmd.args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    for var in [
-        "AWS_ENDPOINT_URL_SQS",
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-        "SQS_QUEUE_NAME",
-    ] {
-        cmd.env_remove(var);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start the demo binary");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Ok(Some(l)) = lines.next_line().await {
-            if l.contains(marker) {
-                return l;
-            }
-        }
-        String::new()
-    })
-    .await
-    .expect("the demo printed its address");
-    assert!(
-        line.contains(marker),
-        "the demo exited before printing {marker:?}"
-    );
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, line)
-}
-
-async fn terminate(child: &mut tokio::process::Child) -> std::process::ExitStatus {
-    let pid = child.id().expect("running").to_string();
-    let killed = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
-    tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("exits after SIGTERM")
-        .unwrap()
 }
 
 #[tokio::test]

@@ -240,14 +240,15 @@ async fn delete_batch(shared: Arc<Shared>, handles: Vec<String>) {
             .delete_message_batch()
             .queue_url(&shared.url)
             .set_entries(Some(entries));
-        let counters = shared.counters.clone();
+        let owner = shared.clone();
         Box::pin(async move {
             let out = request
                 .send()
                 .await
                 .map_err(|e| DisplayErrorContext(&e).to_string())?;
             let deleted = out.successful().len() as u64;
-            counters.deleted.fetch_add(deleted, Ordering::Relaxed);
+            owner.counters.deleted.fetch_add(deleted, Ordering::Relaxed);
+            owner.telemetry.deleted(deleted);
             Ok(out.failed)
         })
     };

@@ -24,6 +24,7 @@ use crate::options::QueueOptions;
 use crate::registry::{self, QueueRef};
 use crate::routing::Router;
 use crate::state::StateMap;
+use crate::telemetry::Telemetry;
 
 type LayerFn = Arc<dyn Fn(HandlerService) -> HandlerService + Send + Sync>;
 type ResolveFn = Arc<dyn Fn(&str) -> String + Send + Sync>;
@@ -616,7 +617,7 @@ impl SqsConsumerBuilder {
         let resolutions = planned.into_iter().map(|p| {
             let client = self.client.clone();
             async move {
-                let (url, visibility) =
+                let (url, visibility, max_receive_count) =
                     resolve_queue(&client, &p.target, &p.opts, &p.used_by).await?;
                 let forward = match &p.forward {
                     Some(to) => {
@@ -627,14 +628,14 @@ impl SqsConsumerBuilder {
                     }
                     None => None,
                 };
-                Ok::<_, BuildError>((p, url, visibility, forward))
+                Ok::<_, BuildError>((p, url, visibility, max_receive_count, forward))
             }
         });
         let resolved = futures_util::future::try_join_all(resolutions).await?;
 
         let mut queues = Vec::new();
         let mut status = Vec::new();
-        for (p, url, visibility, forward) in resolved {
+        for (p, url, visibility, max_receive_count, forward) in resolved {
             let queue = p.target.name;
             let name: Arc<str> = Arc::from(queue.as_str());
             let counters = Arc::new(Counters::default());
@@ -660,6 +661,7 @@ impl SqsConsumerBuilder {
                 Arc::new(Shared {
                     fifo: queue.ends_with(".fifo"),
                     queue: name.clone(),
+                    telemetry: Telemetry::new(name.clone(), url.clone(), max_receive_count),
                     url,
                     client: self.client.clone(),
                     options: p.opts,
@@ -709,11 +711,13 @@ impl SqsConsumerBuilder {
                 None => None,
             };
             let name: Arc<str> = Arc::from(queue.as_str());
+            let url = p.target.url.unwrap_or_default();
             invokers.push(super::invoke::QueueInvoker {
                 shared: Arc::new(Shared {
                     fifo: queue.ends_with(".fifo"),
                     queue: name.clone(),
-                    url: p.target.url.unwrap_or_default(),
+                    telemetry: Telemetry::new(name.clone(), url.clone(), None),
+                    url,
                     client: self.client.clone(),
                     options: p.opts,
                     visibility: Duration::ZERO,
@@ -1098,18 +1102,19 @@ async fn resolve_queue(
     queue: &Target,
     opts: &QueueOptions,
     used_by: &str,
-) -> Result<(String, Duration), BuildError> {
+) -> Result<(String, Duration, Option<u32>), BuildError> {
     let url = match &opts.queue_url {
         Some(u) => u.clone(),
         None => queue_url(client, queue, used_by).await?,
     };
-    let visibility = match opts.visibility_timeout {
-        Some(v) => v,
+    let (visibility, max_receive_count) = match opts.visibility_timeout {
+        Some(v) => (v, None),
         None => {
             let out = client
                 .get_queue_attributes()
                 .queue_url(&url)
                 .attribute_names(QueueAttributeName::VisibilityTimeout)
+                .attribute_names(QueueAttributeName::RedrivePolicy)
                 .send()
                 .await
                 .map_err(|e| {
@@ -1126,15 +1131,24 @@ async fn resolve_queue(
                         }
                     }
                 })?;
-            let secs = out
-                .attributes()
+            let attrs = out.attributes();
+            let secs = attrs
                 .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(30);
-            Duration::from_secs(secs)
+            let max_receive_count = attrs
+                .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
+                .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+                .and_then(|p| match &p["maxReceiveCount"] {
+                    serde_json::Value::Number(n) => n.as_u64(),
+                    serde_json::Value::String(s) => s.parse().ok(),
+                    _ => None,
+                })
+                .and_then(|n| u32::try_from(n).ok());
+            (Duration::from_secs(secs), max_receive_count)
         }
     };
-    Ok((url, visibility))
+    Ok((url, visibility, max_receive_count))
 }
 
 #[cfg(test)]

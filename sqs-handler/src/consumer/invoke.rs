@@ -52,6 +52,7 @@ impl QueueInvoker {
             capacity: Arc::new(Semaphore::new(self.shared.options.concurrency)),
             backlog: tokio::sync::watch::channel(false).0,
             deadline: Some(deadline),
+            collecting: tokio::sync::Mutex::new(()),
         });
         (worker, ops)
     }

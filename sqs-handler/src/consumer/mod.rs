@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) forward: Option<(String, String)>,
     /// The queue's circuit breaker, when it has one.
     pub(crate) breaker: Option<Arc<breaker::Breaker>>,
+    /// Span names, metric handles, and the queue's `maxReceiveCount`.
+    pub(crate) telemetry: crate::telemetry::Telemetry,
 }
 
 /// A built consumer, ready to run: one poll loop per queue, started by [`run`](Self::run) or

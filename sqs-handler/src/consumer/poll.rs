@@ -17,15 +17,17 @@ use aws_sdk_sqs::operation::receive_message::ReceiveMessageError;
 use aws_sdk_sqs::types::Message;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
+use tracing::Instrument as _;
 
 use super::ack::report;
 use super::breaker::CircuitState;
 use super::worker::{Backoff, Dispatch, ResponseTracker, Worker, group_fifo};
 use crate::events::{Empty, Event, EventKind};
 use crate::message::SqsMessage;
+use crate::telemetry::Telemetry;
 
 /// How long the poll loop waits to fill a whole receive with free capacity.
 const BATCH_FILL: Duration = Duration::from_millis(10);
@@ -112,37 +114,30 @@ impl Worker {
 
     /// Takes capacity for one receive: at least one permit, at most `limit` (a probe) or a
     /// whole receive. `None` when shutdown began first.
+    ///
+    /// Only the poller holding `collecting` waits on the semaphore, so it gets every permit freed
+    /// until it has a whole receive, and the next poller collects the next. Were every poller
+    /// waiting on it, the fair semaphore would hand the permits that one receive's handlers
+    /// free one to each of as many pollers, and each would receive a message or two.
     async fn take_permits(
         &self,
         limit: Option<i32>,
         shutdown: &CancellationToken,
     ) -> Option<Vec<OwnedSemaphorePermit>> {
         let sem = &self.capacity;
+        let _collecting = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return None,
+            t = self.collecting.lock() => t,
+        };
         let first = tokio::select! {
             biased;
             _ = shutdown.cancelled() => return None,
             p = sem.clone().acquire_owned() => p.ok()?,
         };
-        let mut permits = vec![first];
-        // Fill a whole receive when the limit allows: at saturation permits come back one at a
-        // time, and receiving for each as it comes would multiply API calls. Wait at most
-        // BATCH_FILL for the rest, so a slow handler never delays the others long.
         let max = self.shared.options.max_messages.clamp(1, 10);
         let want = limit.unwrap_or(max).min(max) as usize;
-        let want = want.min(self.shared.options.concurrency);
-        let fill_until = tokio::time::Instant::now() + BATCH_FILL;
-        while permits.len() < want {
-            match sem.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => {
-                    match tokio::time::timeout_at(fill_until, sem.clone().acquire_owned()).await {
-                        Ok(Ok(p)) => permits.push(p),
-                        _ => break,
-                    }
-                }
-            }
-        }
-        Some(permits)
+        Some(fill(sem, first, want.min(self.shared.options.concurrency)).await)
     }
 
     /// Respects the layered service's readiness before taking messages off the queue; false
@@ -178,7 +173,8 @@ impl Worker {
     async fn receive(&self, max: usize) -> Result<Vec<Message>, ReceiveError> {
         let shared = &self.shared;
         let wait = shared.options.wait_time.as_secs().min(20) as i32;
-        shared
+        let span = shared.telemetry.receive_span();
+        let result = shared
             .client
             .receive_message()
             .queue_url(&shared.url)
@@ -194,8 +190,19 @@ impl Worker {
             .set_message_system_attribute_names(Some(shared.options.system_attributes.clone()))
             .message_attribute_names("All")
             .send()
+            .instrument(span.clone())
             .await
-            .map(|out| out.messages.unwrap_or_default())
+            .map(|out| out.messages.unwrap_or_default());
+        match &result {
+            Ok(messages) => {
+                span.record("messaging.batch.message_count", messages.len());
+            }
+            Err(e) => {
+                let code = aws_sdk_sqs::error::ProvideErrorMetadata::code(e);
+                Telemetry::failed_call(&span, code.unwrap_or("transport_error"));
+            }
+        }
+        result
     }
 
     async fn receive_failed(&self, error: ReceiveError, delay: Duration) {
@@ -225,6 +232,7 @@ impl Worker {
         self.backlog
             .send_if_modified(|b| std::mem::replace(b, full) != full);
         if messages.is_empty() {
+            shared.telemetry.empty_receive();
             if shared.hooks.wants(EventKind::Empty) {
                 let event = Event::Empty(Empty {
                     queue: shared.queue.clone(),
@@ -290,6 +298,31 @@ impl Worker {
             }
         }
     }
+}
+
+/// Adds permits to `first` until there are `want`: at saturation they come back one at a time,
+/// and receiving for each as it comes would multiply API calls. Waits at most BATCH_FILL for
+/// the rest, so a slow handler never delays the others long.
+async fn fill(
+    sem: &Arc<Semaphore>,
+    first: OwnedSemaphorePermit,
+    want: usize,
+) -> Vec<OwnedSemaphorePermit> {
+    let mut permits = vec![first];
+    let fill_until = tokio::time::Instant::now() + BATCH_FILL;
+    while permits.len() < want {
+        let next = match sem.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                match tokio::time::timeout_at(fill_until, sem.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => p,
+                    _ => break,
+                }
+            }
+        };
+        permits.push(next);
+    }
+    permits
 }
 
 /// What a failed receive returns.

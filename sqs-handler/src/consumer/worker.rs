@@ -29,6 +29,7 @@ use crate::extract::{AckHandle, BatchContext, MessageContext};
 use crate::handler::{BatchFn, HandlerService};
 use crate::message::SqsMessage;
 use crate::options::{AckMode, MAX_VISIBILITY};
+use crate::telemetry::{self, FailureClass, Telemetry};
 
 /// How a queue's messages are handled.
 #[derive(Clone)]
@@ -103,6 +104,7 @@ impl Drop for InFlight<'_> {
             .counters
             .in_flight
             .fetch_sub(1, Ordering::Relaxed);
+        self.worker.shared.telemetry.in_flight(-1);
     }
 }
 
@@ -152,6 +154,10 @@ pub(super) struct Worker {
     /// When handlers must have finished (a Lambda invocation's deadline less its margin): the
     /// handler timeout is cut to it.
     pub(super) deadline: Option<tokio::time::Instant>,
+    /// Held by the poller collecting capacity for its next receive: the semaphore is fair, so
+    /// with every poller waiting on it the permits one receive's handlers free would go one to
+    /// each poller, and each would receive a message or two (see `Worker::take_permits`).
+    pub(super) collecting: tokio::sync::Mutex<()>,
 }
 
 /// Runs one queue until `shutdown`, then drains for up to `drain_timeout`.
@@ -178,6 +184,7 @@ pub(crate) async fn run_queue(
         capacity: Arc::new(Semaphore::new(shared.options.concurrency)),
         backlog: tokio::sync::watch::channel(false).0,
         deadline: None,
+        collecting: tokio::sync::Mutex::new(()),
     });
     tracing::info!(queue = %shared.queue, concurrency = shared.options.concurrency, "consumer started");
     if shared.hooks.wants(EventKind::Started) {
@@ -268,6 +275,8 @@ impl Worker {
             .counters
             .in_flight
             .fetch_add(1, Ordering::Relaxed);
+        self.shared.telemetry.received(message);
+        self.shared.telemetry.in_flight(1);
         let guard = InFlight {
             worker: self,
             message,
@@ -321,13 +330,13 @@ impl Worker {
         received_at: tokio::time::Instant,
         leads_group: bool,
     ) -> Option<MessageAction> {
-        let span = tracing::info_span!(
-            "sqs_message",
-            queue = %self.shared.queue,
-            message_id = %message.message_id(),
-            receive_count = message.receive_count(),
-        );
-        async {
+        let span = self.shared.telemetry.process_span(&message);
+        #[cfg(feature = "opentelemetry")]
+        if self.shared.options.trace_parent {
+            crate::telemetry::otel::adopt(&span, &message);
+        }
+        let recorded = span.clone();
+        async move {
             let mut guard = self.received(&message).await;
             guard.leads_group = leads_group;
             let acknowledged = Arc::new(AtomicBool::new(false));
@@ -344,11 +353,15 @@ impl Worker {
                 svc.ready().await?;
                 svc.call(ctx).await
             });
+            let started = tokio::time::Instant::now();
             let outcome = self
                 .with_heartbeat(std::slice::from_ref(&message), received_at, guarded)
                 .await;
+            self.shared.telemetry.handler_time(started.elapsed());
             guard.acknowledged = acknowledged.load(Ordering::SeqCst);
-            self.settle(&mut guard, outcome).await
+            let action = self.settle(&mut guard, outcome).await;
+            recorded.record("sqs_handler.outcome", telemetry::outcome(action.as_ref()));
+            action
         }
         .instrument(span)
         .await
@@ -390,6 +403,7 @@ impl Worker {
             .counters
             .processed
             .fetch_add(1, Ordering::Relaxed);
+        self.shared.telemetry.processed();
         if let Some(t) = self.shared.breaker.as_ref().and_then(|b| b.succeeded()) {
             self.breaker_changed(t).await;
         }
@@ -436,6 +450,9 @@ impl Worker {
     }
 
     async fn breaker_changed(&self, transition: Transition) {
+        if let Some(b) = &self.shared.breaker {
+            self.shared.telemetry.circuit(b.state());
+        }
         let queue = self.shared.queue.clone();
         let event = match transition {
             Transition::Opened {
@@ -490,6 +507,9 @@ impl Worker {
     ) -> MessageAction {
         let message = guard.message;
         self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+        let class = FailureClass::of(kind);
+        self.shared.telemetry.failed(class);
+        Telemetry::failed_span(&tracing::Span::current(), class);
         let options = &self.shared.options;
         let non_retryable = options.is_non_retryable(&error);
         let action = if non_retryable {
@@ -510,6 +530,9 @@ impl Worker {
                 .await
         };
         let action = self.acknowledged_or(guard, action);
+        self.shared
+            .telemetry
+            .failure_action(&action, message.receive_count());
         tracing::warn!(error = %error, ?kind, ?action, "message failed");
         if self.shared.hooks.wants(EventKind::ProcessingError) {
             let event = Event::ProcessingError(ProcessingError {
@@ -528,10 +551,15 @@ impl Worker {
     async fn timed_out(&self, guard: &mut InFlight<'_>, timeout: Duration) -> MessageAction {
         let message = guard.message;
         self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+        self.shared.telemetry.failed(FailureClass::Timeout);
+        Telemetry::failed_span(&tracing::Span::current(), FailureClass::Timeout);
         let action = self
             .retry_or_hold(message, Failure::TimedOut(timeout))
             .await;
         let action = self.acknowledged_or(guard, action);
+        self.shared
+            .telemetry
+            .failure_action(&action, message.receive_count());
         tracing::warn!(?timeout, ?action, "handler timed out and was cancelled");
         if self.shared.hooks.wants(EventKind::TimeoutError) {
             let event = Event::TimeoutError(TimeoutError {
@@ -618,54 +646,61 @@ impl Worker {
         received_at: tokio::time::Instant,
     ) {
         let _permits = permits;
-        let mut guards = Vec::with_capacity(messages.len());
-        for m in &messages {
-            guards.push(self.received(m).await);
-        }
-        let ctx = BatchContext {
-            messages: messages.clone(),
-            queue: self.shared.queue.clone(),
-            state: self.shared.state.clone(),
-        };
-        let outcome = self
-            .with_heartbeat(&messages, received_at, self.run_guarded(f(ctx)))
-            .await;
-        match outcome {
-            Outcome::Done(Ok(mut result)) => {
-                for g in &mut guards {
-                    match result.failed.remove(g.message.message_id()) {
-                        Some(e) => {
-                            self.failed(g, Arc::new(e), FailureKind::Handler).await;
+        let span = self.shared.telemetry.batch_span(&messages);
+        async move {
+            let mut guards = Vec::with_capacity(messages.len());
+            for m in &messages {
+                guards.push(self.received(m).await);
+            }
+            let ctx = BatchContext {
+                messages: messages.clone(),
+                queue: self.shared.queue.clone(),
+                state: self.shared.state.clone(),
+            };
+            let started = tokio::time::Instant::now();
+            let outcome = self
+                .with_heartbeat(&messages, received_at, self.run_guarded(f(ctx)))
+                .await;
+            self.shared.telemetry.handler_time(started.elapsed());
+            match outcome {
+                Outcome::Done(Ok(mut result)) => {
+                    for g in &mut guards {
+                        match result.failed.remove(g.message.message_id()) {
+                            Some(e) => {
+                                self.failed(g, Arc::new(e), FailureKind::Handler).await;
+                            }
+                            None => self.succeeded(g).await,
                         }
-                        None => self.succeeded(g).await,
+                    }
+                }
+                Outcome::Done(Err(e)) => {
+                    let e = Arc::new(e);
+                    let kind = if e.is::<ExtractError>() {
+                        FailureKind::Extract
+                    } else {
+                        FailureKind::Handler
+                    };
+                    for g in &mut guards {
+                        self.failed(g, e.clone(), kind).await;
+                    }
+                }
+                Outcome::Panicked(text) => {
+                    let e: Arc<BoxError> = Arc::new(HandlerPanicked { message: text }.into());
+                    for g in &mut guards {
+                        self.failed(g, e.clone(), FailureKind::Panic).await;
+                    }
+                }
+                Outcome::TimedOut(t) => {
+                    for g in &mut guards {
+                        self.timed_out(g, t).await;
                     }
                 }
             }
-            Outcome::Done(Err(e)) => {
-                let e = Arc::new(e);
-                let kind = if e.is::<ExtractError>() {
-                    FailureKind::Extract
-                } else {
-                    FailureKind::Handler
-                };
-                for g in &mut guards {
-                    self.failed(g, e.clone(), kind).await;
-                }
-            }
-            Outcome::Panicked(text) => {
-                let e: Arc<BoxError> = Arc::new(HandlerPanicked { message: text }.into());
-                for g in &mut guards {
-                    self.failed(g, e.clone(), FailureKind::Panic).await;
-                }
-            }
-            Outcome::TimedOut(t) => {
-                for g in &mut guards {
-                    self.timed_out(g, t).await;
-                }
-            }
+            drop(guards);
+            self.finished(tracker.as_deref(), messages.len()).await;
         }
-        drop(guards);
-        self.finished(tracker.as_deref(), messages.len()).await;
+        .instrument(span)
+        .await;
     }
 }
 
