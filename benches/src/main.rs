@@ -17,9 +17,15 @@
 //!   idle queues: build() time, receives per minute per queue, memory, tasks, threads.
 //! - `large`: 256 KiB bodies at concurrency 100: MB/s against the raw batch loop, and the
 //!   consumer's peak memory.
-//! - `cpu [--callgrind-messages 2500]`: a no-op handler at zero latency, concurrency 100: CPU
-//!   per message against the raw batch loop, in wall-clock runs and as instruction counts under
-//!   callgrind (when valgrind is installed).
+//! - `cpu [--callgrind-messages 2500] [--callgrind-dir DIR]`: a no-op handler at zero latency,
+//!   concurrency 100: CPU per message against the raw batch loop, in wall-clock runs and as
+//!   instruction counts under callgrind (when valgrind is installed); with `--callgrind-dir`,
+//!   callgrind's output files are kept there for `callgrind_annotate`.
+//! - `telemetry [--callgrind-messages 2500] [--callgrind-dir DIR]`: the `cpu` scenario's
+//!   sqs-handler run with nothing observing it (`off`), with a tracing subscriber and a metrics
+//!   recorder that do nothing (`noop`), and with the OpenTelemetry SDK layer and the Prometheus
+//!   recorder, exporting nothing (`real`): throughput, CPU and instructions per message of each
+//!   against `off`.
 //!
 //! Every scenario takes `--latency SPEC` (sqs-local's latency; default `aws`, `none` for
 //! `cpu`), `--rounds R` (3; engines interleave and each figure is the median round) and
@@ -46,20 +52,21 @@ mod consumer;
 mod long;
 mod scenarios;
 mod server;
+mod telemetry;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-const SCENARIOS: [&str; 6] = ["latency", "io", "long", "many", "large", "cpu"];
+const SCENARIOS: [&str; 7] = ["latency", "io", "long", "many", "large", "cpu", "telemetry"];
 
 fn usage() -> &'static str {
     "usage: sqs-handler-bench [command] [options]\n\
-     \n  (no command)  every scenario: latency, io, long, many, large, cpu\
+     \n  (no command)  every scenario: latency, io, long, many, large, cpu, telemetry\
      \n  latency [--concurrency 1,10,100] [--node-messages M]\
      \n  io | large\
      \n  long [--messages 2000] [--handler-seconds 40] [--visibility-seconds 10]\
      \n  many [--queues 100] [--warmup-seconds 10] [--window-seconds 40]\
-     \n  cpu [--callgrind-messages 2500]\
+     \n  cpu | telemetry [--callgrind-messages 2500] [--callgrind-dir DIR]\
      \n    each scenario: [--latency SPEC] [--rounds 3] [--scale 1.0]\
      \n  consumer [--messages N] [--endpoint URL] [--idle-seconds S] [--latency-samples K] [--node-messages M]\
      \n  server [--messages N] [--workers C] [--reference URL]\
@@ -116,12 +123,17 @@ async fn scenario(name: &str, opts: &[(String, String)]) -> Result<(), String> {
         levels: levels(opts, "1,10,100")?,
         node_messages: get(opts, "node-messages", 300usize)?,
         callgrind_messages: get(opts, "callgrind-messages", 2500usize)?,
+        callgrind_dir: match get(opts, "callgrind-dir", String::new())? {
+            d if d.is_empty() => None,
+            d => Some(d.into()),
+        },
     };
     match name {
         "latency" => scenarios::latency(&o).await,
         "io" => scenarios::io(&o).await,
         "large" => scenarios::large(&o).await,
         "cpu" => scenarios::cpu(&o).await,
+        "telemetry" => scenarios::telemetry(&o).await,
         "long" => {
             long::long(
                 &o,
@@ -177,6 +189,11 @@ fn main() -> ExitCode {
                         engine: scenarios::Engine::parse(&get(&opts, "engine", String::new())?)?,
                         concurrency: get(&opts, "concurrency", 10usize)?,
                         work: Duration::from_millis(get(&opts, "work-ms", 0u64)?),
+                        telemetry: telemetry::Telemetry::parse(&get(
+                            &opts,
+                            "telemetry",
+                            String::new(),
+                        )?)?,
                     })
                     .await
                 }

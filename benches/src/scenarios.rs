@@ -19,6 +19,7 @@ use sqs_handler::{QueueOptions, SqsConsumer};
 use crate::chart::{self, Panel, Series};
 use crate::consumer::{node_run, raw, server_calls};
 use crate::server::{ChildServer, client, cpu_seconds_of, create, send_batches, status_field};
+use crate::telemetry::Telemetry;
 
 /// Options every scenario takes.
 #[derive(Debug, Clone)]
@@ -36,6 +37,9 @@ pub(crate) struct Options {
     pub(crate) node_messages: usize,
     /// Messages per callgrind run of the cpu scenario (the difference of two runs); 0 skips it.
     pub(crate) callgrind_messages: usize,
+    /// Where to keep callgrind's output files (one per consume child, named by engine and
+    /// message count); `None`: a temporary directory, removed after the run.
+    pub(crate) callgrind_dir: Option<PathBuf>,
 }
 
 impl Options {
@@ -129,6 +133,8 @@ pub(crate) struct Consume {
     pub(crate) engine: Engine,
     pub(crate) concurrency: usize,
     pub(crate) work: Duration,
+    /// What is installed before sqs-handler's consumer is built.
+    pub(crate) telemetry: Telemetry,
 }
 
 impl Consume {
@@ -149,14 +155,18 @@ impl Consume {
             self.concurrency.to_string(),
             "--work-ms".to_owned(),
             self.work.as_millis().to_string(),
+            "--telemetry".to_owned(),
+            self.telemetry.name().to_owned(),
         ]
     }
 }
 
 /// The `consume` child: consumes `messages` from the queue with one engine and prints one JSON
 /// line: seconds from the first receive to the last confirmed delete, the process's CPU
-/// seconds over them, its resident memory at start and its peak (VmHWM), in KiB.
+/// seconds over them, its resident memory at start and its peak (VmHWM), in KiB. The telemetry
+/// is installed first; its CPU time includes the final scrape and span export.
 pub(crate) async fn consume_child(c: Consume) -> Result<(), String> {
+    let installed = c.telemetry.install()?;
     let client = client(&c.endpoint);
     let rss_start = status_field("self", "VmRSS:").unwrap_or(0);
     let cpu0 = cpu_seconds_of("self").unwrap_or(0.0);
@@ -165,6 +175,7 @@ pub(crate) async fn consume_child(c: Consume) -> Result<(), String> {
         Engine::Batch => raw(&client, &c.url, c.concurrency, c.messages, true, c.work).await?,
         Engine::Handler => handler(&client, &c.queue, c.concurrency, c.messages, c.work).await?,
     };
+    let scrape_bytes = installed.finish()?;
     let cpu = cpu_seconds_of("self").unwrap_or(0.0) - cpu0;
     let peak = status_field("self", "VmHWM:").unwrap_or(0);
     println!(
@@ -174,6 +185,7 @@ pub(crate) async fn consume_child(c: Consume) -> Result<(), String> {
             "cpu_seconds": cpu,
             "rss_start_kib": rss_start,
             "rss_peak_kib": peak,
+            "scrape_bytes": scrape_bytes,
         })
     );
     Ok(())
@@ -254,12 +266,15 @@ struct Load<'a> {
     batch: usize,
     /// How long each handler waits (zero: a no-op handler).
     work: Duration,
+    /// What observes sqs-handler's consumer (the raw loops ignore it).
+    telemetry: Telemetry,
 }
 
 const NO_OP: Load<'static> = Load {
     body: "{\"job\":\"no-op\"}",
     batch: 10,
     work: Duration::ZERO,
+    telemetry: Telemetry::Off,
 };
 
 /// sqs-local in a child process with a latency, and a client for it.
@@ -310,6 +325,7 @@ impl Env {
             engine,
             concurrency: c,
             work: load.work,
+            telemetry: load.telemetry,
         }
         .args();
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
@@ -570,7 +586,7 @@ pub(crate) async fn large(o: &Options) -> Result<(), String> {
     let load = Load {
         body: &body,
         batch: 3,
-        work: Duration::ZERO,
+        ..NO_OP
     };
     let results = env.rounds(o.rounds, &plan, load).await?;
     print_table(&results);
@@ -613,6 +629,86 @@ fn collected(stderr: &str) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// One consume child measured under callgrind.
+#[derive(Debug, Clone)]
+struct Variant<'a> {
+    /// Names its output files: `callgrind.<file>.<messages>.out`.
+    file: String,
+    label: String,
+    engine: Engine,
+    load: Load<'a>,
+}
+
+/// Instructions per message of each variant at concurrency `c`: the consume child run under
+/// `valgrind --tool=callgrind` on a fifth of `--callgrind-messages` and on all of them, the
+/// difference divided by the difference in messages, so that start-up and shutdown cancel out.
+/// `None` for every variant when callgrind is off (`--callgrind-messages 0`) or valgrind is
+/// not installed.
+async fn instructions_per_message(
+    env: &Env,
+    o: &Options,
+    c: usize,
+    variants: &[Variant<'_>],
+) -> Result<Vec<Option<f64>>, String> {
+    let none = vec![None; variants.len()];
+    if o.callgrind_messages == 0 {
+        return Ok(none);
+    }
+    let have_valgrind = std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_valgrind {
+        println!("callgrind skipped: valgrind is not installed (apt-get install valgrind)");
+        return Ok(none);
+    }
+    let dir = o.callgrind_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("sqs-handler-bench-cg-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let (small, big) = (o.callgrind_messages / 5, o.callgrind_messages);
+    let mut measured = Ok(Vec::new());
+    'variants: for v in variants {
+        let mut counts = Vec::new();
+        for m in [small, big] {
+            let wrapper = [
+                "valgrind".to_owned(),
+                "--tool=callgrind".to_owned(),
+                format!(
+                    "--callgrind-out-file={}/callgrind.{}.{m}.out",
+                    dir.display(),
+                    v.file
+                ),
+            ];
+            let stderr = match env.run(v.engine, c, m, v.load, &wrapper).await {
+                Ok((_, stderr)) => stderr,
+                Err(e) => {
+                    measured = Err(e);
+                    break 'variants;
+                }
+            };
+            let Some(i) = collected(&stderr) else {
+                measured = Err(format!("callgrind printed no count: {stderr}"));
+                break 'variants;
+            };
+            println!(
+                "  callgrind: {:<34} {m:>5} messages: {i} instructions",
+                v.label
+            );
+            counts.push(i);
+        }
+        if let Ok(per) = &mut measured {
+            per.push(Some(
+                (counts[1] as f64 - counts[0] as f64) / (big - small) as f64,
+            ));
+        }
+    }
+    if o.callgrind_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    measured
+}
+
 /// `cpu`: a no-op handler on a zero-latency endpoint at concurrency 100 (the CPU-bound case):
 /// CPU per message of the consumer process in wall-clock runs, and instructions per message
 /// under callgrind (the difference of two runs of different lengths, so that start-up and
@@ -635,54 +731,18 @@ pub(crate) async fn cpu(o: &Options) -> Result<(), String> {
         return Err("cpu: a run is missing".to_owned());
     };
 
-    let mut instructions: BTreeMap<Engine, f64> = BTreeMap::new();
-    let have_valgrind = std::process::Command::new("valgrind")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if o.callgrind_messages > 0 && !have_valgrind {
-        println!("callgrind skipped: valgrind is not installed (apt-get install valgrind)");
-    }
-    if o.callgrind_messages > 0 && have_valgrind {
-        let dir = std::env::temp_dir().join(format!("sqs-handler-bench-cg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let wrapper = [
-            "valgrind".to_owned(),
-            "--tool=callgrind".to_owned(),
-            format!("--callgrind-out-file={}/callgrind.%p.out", dir.display()),
-        ];
-        let (small, big) = (o.callgrind_messages / 5, o.callgrind_messages);
-        let mut measured = Ok(());
-        'engines: for engine in [Engine::Batch, Engine::Handler] {
-            let mut counts = Vec::new();
-            for m in [small, big] {
-                match env.run(engine, c, m, NO_OP, &wrapper).await {
-                    Ok((_, stderr)) => match collected(&stderr) {
-                        Some(i) => {
-                            println!(
-                                "  callgrind: {:<30} {m:>5} messages: {i} instructions",
-                                engine.label()
-                            );
-                            counts.push(i);
-                        }
-                        None => {
-                            measured = Err(format!("callgrind printed no count: {stderr}"));
-                            break 'engines;
-                        }
-                    },
-                    Err(e) => {
-                        measured = Err(e);
-                        break 'engines;
-                    }
-                }
-            }
-            let per = (counts[1] as f64 - counts[0] as f64) / (big - small) as f64;
-            instructions.insert(engine, per);
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-        measured?;
-    }
+    let variants = [Engine::Batch, Engine::Handler].map(|e| Variant {
+        file: e.name().to_owned(),
+        label: e.label().to_owned(),
+        engine: e,
+        load: NO_OP,
+    });
+    let counts = instructions_per_message(&env, o, c, &variants).await?;
+    let instructions: BTreeMap<Engine, f64> = variants
+        .iter()
+        .zip(counts)
+        .filter_map(|(v, i)| Some((v.engine, i?)))
+        .collect();
     let instr = |e: Engine| instructions.get(&e).copied();
     let fmt0 = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.0}"));
     let instr_ratio = match (instr(Engine::Handler), instr(Engine::Batch)) {
@@ -697,6 +757,112 @@ pub(crate) async fn cpu(o: &Options) -> Result<(), String> {
         theirs.cpu_us_per_msg(),
         ours.cpu_us_per_msg() / theirs.cpu_us_per_msg(),
         ours.rate() / theirs.rate(),
+        env.latency
+    );
+    Ok(())
+}
+
+/// The median of some figures.
+fn median_of(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// `telemetry`: the `cpu` scenario's sqs-handler run (a no-op handler on a zero-latency
+/// endpoint, concurrency 100) with nothing observing it, with a subscriber and a recorder that
+/// do nothing, and with the OpenTelemetry SDK layer and the Prometheus recorder: throughput and
+/// CPU per message against the first, in interleaved rounds (each round in a rotated order),
+/// and instructions per message under callgrind.
+pub(crate) async fn telemetry(o: &Options) -> Result<(), String> {
+    let env = Env::start(&o.latency_or("none"))?;
+    let c = 100;
+    let n = o.scaled(30_000);
+    println!(
+        "scenario telemetry: no-op handler, concurrency {c}, {n} messages a run, sqs-local latency {:?}, {} rounds",
+        env.latency, o.rounds
+    );
+    let modes = Telemetry::ALL;
+    let mut runs: BTreeMap<Telemetry, Vec<Run>> = BTreeMap::new();
+    for round in 0..o.rounds.max(1) {
+        for k in 0..modes.len() {
+            let t = modes[(round + k) % modes.len()];
+            let load = Load {
+                telemetry: t,
+                ..NO_OP
+            };
+            let (r, _) = env.run(Engine::Handler, c, n, load, &[]).await?;
+            println!(
+                "  round {}: {:<34} {:>9.0} msg/s  {:>6.1} µs CPU/msg",
+                round + 1,
+                t.label(),
+                r.rate(),
+                r.cpu_us_per_msg()
+            );
+            runs.entry(t).or_default().push(r);
+        }
+    }
+    let rate = |t: Telemetry| median_of(runs[&t].iter().map(Run::rate).collect());
+    let cpu = |t: Telemetry| median_of(runs[&t].iter().map(Run::cpu_us_per_msg).collect());
+
+    let variants = modes.map(|t| Variant {
+        file: format!("handler-{}", t.name()),
+        label: t.label().to_owned(),
+        engine: Engine::Handler,
+        load: Load {
+            telemetry: t,
+            ..NO_OP
+        },
+    });
+    let counts = instructions_per_message(&env, o, c, &variants).await?;
+    let instr: BTreeMap<Telemetry, f64> = modes
+        .iter()
+        .zip(counts)
+        .filter_map(|(&t, i)| Some((t, i?)))
+        .collect();
+
+    let fmt0 = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.0}"));
+    let fmt3 = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.3}"));
+    let instr_ratio = |t: Telemetry| Some(instr.get(&t)? / instr.get(&Telemetry::Off)?);
+    println!();
+    println!(
+        "| telemetry | msg/s (median) | msg/s of the rounds | throughput vs off | consumer CPU µs/msg | CPU vs off | instructions/msg | instructions vs off |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    for t in modes {
+        let rounds: Vec<String> = runs[&t]
+            .iter()
+            .map(|r| format!("{:.0}", r.rate()))
+            .collect();
+        println!(
+            "| {} | {:.0} | {} | {:.3} | {:.1} | {:.3} | {} | {} |",
+            t.label(),
+            rate(t),
+            rounds.join(", "),
+            rate(t) / rate(Telemetry::Off),
+            cpu(t),
+            cpu(t) / cpu(Telemetry::Off),
+            fmt0(instr.get(&t).copied()),
+            fmt3(instr_ratio(t)),
+        );
+    }
+    let (off, noop, real) = (Telemetry::Off, Telemetry::Noop, Telemetry::Real);
+    println!(
+        "RESULT scenario=telemetry ratio_noop={:.3} ratio_real={:.3} msg_per_s_off={:.0} msg_per_s_noop={:.0} msg_per_s_real={:.0} cpu_us_per_msg_off={:.1} cpu_us_per_msg_noop={:.1} cpu_us_per_msg_real={:.1} cpu_ratio_noop={:.3} cpu_ratio_real={:.3} instr_per_msg_off={} instr_per_msg_noop={} instr_per_msg_real={} instr_ratio_noop={} instr_ratio_real={} latency={}",
+        rate(noop) / rate(off),
+        rate(real) / rate(off),
+        rate(off),
+        rate(noop),
+        rate(real),
+        cpu(off),
+        cpu(noop),
+        cpu(real),
+        cpu(noop) / cpu(off),
+        cpu(real) / cpu(off),
+        fmt0(instr.get(&off).copied()),
+        fmt0(instr.get(&noop).copied()),
+        fmt0(instr.get(&real).copied()),
+        fmt3(instr_ratio(noop)),
+        fmt3(instr_ratio(real)),
         env.latency
     );
     Ok(())

@@ -785,13 +785,13 @@ fn send_span(queue: &str, count: usize) -> tracing::Span {
     let name = format!("send {queue}");
     let span = tracing::info_span!(
         "sqs_send",
-        otel.name = %name,
+        otel.name = name.as_str(),
         otel.kind = "producer",
         otel.status_code = Empty,
         messaging.system = "aws_sqs",
         "messaging.operation.type" = "send",
         messaging.operation.name = "send",
-        messaging.destination.name = %queue,
+        messaging.destination.name = queue,
         messaging.batch.message_count = Empty,
         messaging.message.id = Empty,
         aws.sqs.queue.url = Empty,

@@ -17,27 +17,29 @@ use sqs_handler_tests::{Endpoint, Running, conformance, queue_counts, wait_for};
 use tracing::Instrument as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 
-/// An OpenTelemetry pipeline into memory, the default subscriber of this (current-thread) test.
+/// An OpenTelemetry pipeline into memory, the global subscriber of this test binary: one for
+/// all tests (a thread-local default can miss spans while another thread's subscriber changes
+/// a callsite's interest), which tell their spans apart by their unique queue names.
 struct Traces {
     exporter: InMemorySpanExporter,
     provider: SdkTracerProvider,
-    _guard: tracing::subscriber::DefaultGuard,
 }
 
 impl Traces {
-    fn install() -> Self {
-        let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("telemetry-test")));
-        let guard = tracing::subscriber::set_default(subscriber);
-        Self {
-            exporter,
-            provider,
-            _guard: guard,
-        }
+    fn install() -> &'static Self {
+        static TRACES: std::sync::OnceLock<Traces> = std::sync::OnceLock::new();
+        TRACES.get_or_init(|| {
+            let exporter = InMemorySpanExporter::default();
+            let provider = SdkTracerProvider::builder()
+                .with_simple_exporter(exporter.clone())
+                .build();
+            let subscriber = tracing_subscriber::registry().with(
+                tracing_opentelemetry::layer().with_tracer(provider.tracer("telemetry-test")),
+            );
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in this test binary");
+            Self { exporter, provider }
+        })
     }
 
     fn spans(&self) -> Vec<SpanData> {
@@ -78,7 +80,12 @@ async fn produce_and_consume(
 ) -> (Vec<SpanData>, TraceId, [String; 2]) {
     let url = ep.create_queue(queue, &[("VisibilityTimeout", "60")]).await;
     let producer = Producer::with_client(ep.client.clone());
-    let request = tracing::info_span!("request", otel.kind = "server");
+    let request_name = format!("request {}", ep.name(queue));
+    let request = tracing::info_span!(
+        "request",
+        otel.name = request_name.as_str(),
+        otel.kind = "server"
+    );
     let name = ep.name(queue);
     let ids = async {
         let good = producer.send(&name, OutgoingMessage::new("good"));
@@ -110,7 +117,7 @@ async fn produce_and_consume(
     .await;
     running.stop().await;
     let spans = traces.spans();
-    let request = named(&spans, "request");
+    let request = named(&spans, &request_name);
     assert_eq!(request.len(), 1, "one request span");
     (spans.clone(), request[0].span_context.trace_id(), ids)
 }
@@ -198,7 +205,7 @@ conformance!(
     |ep: Endpoint| async move {
         let traces = Traces::install();
         let (spans, trace, ids) =
-            produce_and_consume(&ep, "traced", QueueOptions::default(), &traces).await;
+            produce_and_consume(&ep, "traced", QueueOptions::default(), traces).await;
         let (process, sends) = check_spans(&spans, &ep, "traced", trace, &ids);
         for id in &ids {
             let p = process[id];
@@ -230,7 +237,7 @@ conformance!(
     |ep: Endpoint| async move {
         let traces = Traces::install();
         let options = QueueOptions::default().trace_parent(true);
-        let (spans, trace, ids) = produce_and_consume(&ep, "parented", options, &traces).await;
+        let (spans, trace, ids) = produce_and_consume(&ep, "parented", options, traces).await;
         let (process, sends) = check_spans(&spans, &ep, "parented", trace, &ids);
         for id in &ids {
             let p = process[id];

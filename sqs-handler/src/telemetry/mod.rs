@@ -3,6 +3,9 @@
 //!
 //! The spans are plain `tracing` spans: `tracing-opentelemetry` exports them with the name in
 //! `otel.name` (`process orders`), the kind in `otel.kind`, and the other fields as attributes.
+//! Their values are `&str`, not `Display` (`%`), so that a layer stores them without formatting
+//! each into a new `String` (measured: about 3,900 of the 8,300 instructions the OpenTelemetry
+//! layer spent creating a process span).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,16 +106,16 @@ impl Telemetry {
     pub(crate) fn process_span(&self, message: &SqsMessage) -> tracing::Span {
         let span = tracing::info_span!(
             "sqs_message",
-            otel.name = %self.process,
+            otel.name = self.process.as_str(),
             otel.kind = "consumer",
             otel.status_code = Empty,
             messaging.system = "aws_sqs",
             "messaging.operation.type" = "process",
             messaging.operation.name = "process",
-            messaging.destination.name = %self.queue,
-            messaging.message.id = %message.message_id(),
-            aws.sqs.queue.url = %self.url,
-            queue = %self.queue,
+            messaging.destination.name = &*self.queue,
+            messaging.message.id = message.message_id(),
+            aws.sqs.queue.url = self.url.as_str(),
+            queue = &*self.queue,
             receive_count = message.receive_count(),
             "error.type" = Empty,
             sqs_handler.outcome = Empty,
@@ -126,16 +129,16 @@ impl Telemetry {
     pub(crate) fn batch_span(&self, messages: &[SqsMessage]) -> tracing::Span {
         let span = tracing::info_span!(
             "sqs_batch",
-            otel.name = %self.process,
+            otel.name = self.process.as_str(),
             otel.kind = "consumer",
             otel.status_code = Empty,
             messaging.system = "aws_sqs",
             "messaging.operation.type" = "process",
             messaging.operation.name = "process",
-            messaging.destination.name = %self.queue,
+            messaging.destination.name = &*self.queue,
             messaging.batch.message_count = messages.len(),
-            aws.sqs.queue.url = %self.url,
-            queue = %self.queue,
+            aws.sqs.queue.url = self.url.as_str(),
+            queue = &*self.queue,
             "error.type" = Empty,
         );
         #[cfg(feature = "opentelemetry")]
@@ -148,15 +151,15 @@ impl Telemetry {
     pub(crate) fn receive_span(&self) -> tracing::Span {
         tracing::debug_span!(
             "sqs_receive",
-            otel.name = %self.receive,
+            otel.name = self.receive.as_str(),
             otel.kind = "client",
             otel.status_code = Empty,
             messaging.system = "aws_sqs",
             "messaging.operation.type" = "receive",
             messaging.operation.name = "receive",
-            messaging.destination.name = %self.queue,
+            messaging.destination.name = &*self.queue,
             messaging.batch.message_count = Empty,
-            aws.sqs.queue.url = %self.url,
+            aws.sqs.queue.url = self.url.as_str(),
             "error.type" = Empty,
         )
     }
