@@ -154,6 +154,26 @@ fn check_spans<'a>(
         );
         assert!(attribute(send, "aws.sqs.queue.url").is_some_and(|u| u.ends_with(&queue)));
     }
+    let receives = named(spans, &format!("receive {queue}"));
+    assert!(!receives.is_empty(), "receive spans");
+    let mut received = 0;
+    for r in &receives {
+        assert_eq!(r.span_kind, SpanKind::Client);
+        assert_eq!(
+            attribute(r, "messaging.operation.type").as_deref(),
+            Some("receive")
+        );
+        assert_eq!(
+            attribute(r, "messaging.destination.name"),
+            Some(queue.clone())
+        );
+        let count = attribute(r, "messaging.batch.message_count").expect("message count");
+        received += count.parse::<u32>().expect("a count");
+    }
+    assert_eq!(
+        received, 2,
+        "each message received once, counted on its receive span"
+    );
     let process = named(spans, &format!("process {queue}"));
     assert_eq!(process.len(), 2, "a process span per message");
     let mut by_message = HashMap::new();
