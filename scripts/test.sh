@@ -38,8 +38,10 @@ log "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
 
 # --- Packaging: the published crates build and pass their doctests from their tarballs -------
-log "cargo package --workspace (every crate builds from its tarball)"
-cargo package --workspace --locked
+# Only the three crates we publish: packaging the examples, the demo and the benches (publish =
+# false) would build each of them again from a tarball, for nothing.
+log "cargo package (sqs-handler-macros, sqs-local, sqs-handler build from their tarballs)"
+cargo package -p sqs-handler-macros -p sqs-local -p sqs-handler --locked
 scripts/package-doctests.sh
 
 # --- LocalStack: the reference endpoint for the conformance suite -----------------------------
