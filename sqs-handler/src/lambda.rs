@@ -54,7 +54,11 @@
 //! keeps every group's order too (a group's messages after a reported one are reported, so they
 //! come back after it), and lets the other groups finish. Messages of a standard queue are
 //! handled concurrently, up to the queue's [`concurrency`](crate::QueueOptions::concurrency). A
-//! batch handler gets all of its queue's messages in the event at once.
+//! batch handler gets all of its queue's messages in the event at once (on a FIFO queue, a
+//! group's messages after one it failed are reported too). A message whose turn comes after
+//! the deadline less the margin is reported without running. With
+//! [`AckMode::Manual`](crate::AckMode::Manual), a message its handler did not acknowledge is
+//! reported, as the worker would leave it.
 //!
 //! Without partial batch responses ([`LambdaConsumer::report_batch_item_failures`]`(false)`,
 //! for a mapping without `ReportBatchItemFailures`), any reported message fails the whole
@@ -117,7 +121,7 @@ impl SqsConsumerBuilder {
     ///
     /// # Errors
     /// As [`build`](Self::build), and [`BuildError::InvalidOption`] for a queue configured with
-    /// what Lambda cannot do: a retry delay or a circuit breaker (see
+    /// what Lambda cannot do: a retry policy other than the default, or a circuit breaker (see
     /// [Lambda or the worker](crate::lambda#lambda-or-the-worker)).
     ///
     /// ```
@@ -142,7 +146,7 @@ impl SqsConsumerBuilder {
             let options = &invoker.shared.options;
             let queue = invoker.shared.queue.to_string();
             let unsupported = if options.retry != RetryPolicy::LeaveUntilVisibilityTimeout {
-                Some("a retry policy with a delay")
+                Some("a retry policy other than LeaveUntilVisibilityTimeout")
             } else if options.circuit_breaker.is_some() {
                 Some("a circuit breaker")
             } else {

@@ -629,7 +629,8 @@ impl Producer {
             #[cfg(feature = "opentelemetry")]
             let m = {
                 let mut m = m;
-                crate::telemetry::otel::inject(&mut m.attributes);
+                let room = MAX_BATCH_BYTES.saturating_sub(m.size());
+                crate::telemetry::otel::inject(&mut m.attributes, room);
                 m
             };
             if let Err(why) = m.validate() {

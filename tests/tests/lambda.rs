@@ -167,13 +167,16 @@ async fn each_outcome_is_reported_as_lambda_expects() {
         record("rows", "r1", "1.5", None),
         record("rows", "r2", "x", None),
         record("nobody", "u1", "{}", None),
+        record("rows.fifo", "x1", "x", Some("X")),
+        record("rows.fifo", "x2", "2.5", Some("X")),
+        record("rows.fifo", "y1", "3", Some("Y")),
     ];
     // 4 s left, less the default 1 s margin: the slow handler is cancelled after about 3 s.
     let answer = f.invoke("inv-1", records, Duration::from_secs(4)).await;
     assert_eq!(
         answer,
         failures(&[
-            "j-err", "j-panic", "j-slow", "j-bad", "a2", "a3", "r2", "u1"
+            "j-err", "j-panic", "j-slow", "j-bad", "a2", "a3", "r2", "u1", "x1", "x2"
         ])
     );
     assert_eq!(
@@ -190,6 +193,9 @@ async fn each_outcome_is_reported_as_lambda_expects() {
             "HANDLED orders.fifo b2",
             "HANDLED rows r1",
             "HANDLED rows r2",
+            "HANDLED rows x1",
+            "HANDLED rows x2",
+            "HANDLED rows y1",
         ],
         "j-bad never reached its handler (it did not extract); a3 waited behind a2's failure"
     );
@@ -204,6 +210,7 @@ async fn each_outcome_is_reported_as_lambda_expects() {
             "HOOK processing_error orders.fifo a2 Handler LeftForRedelivery",
             "HOOK processing_error orders.fifo b1 Handler Deleted",
             "HOOK processing_error rows r2 Handler LeftForRedelivery",
+            "HOOK processing_error rows.fifo x1 Handler LeftForRedelivery",
             "HOOK timeout_error jobs j-slow",
         ]
     );
@@ -277,7 +284,10 @@ async fn options_a_lambda_function_cannot_apply_are_refused_at_build() {
     let breaker = sqs_handler::QueueOptions::default()
         .circuit_breaker(sqs_handler::CircuitBreaker::default());
     for (options, what) in [
-        (retry, "a retry policy with a delay"),
+        (
+            retry,
+            "a retry policy other than LeaveUntilVisibilityTimeout",
+        ),
         (breaker, "a circuit breaker"),
     ] {
         let err = sqs_handler::SqsConsumer::builder(&config)

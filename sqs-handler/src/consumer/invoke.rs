@@ -69,10 +69,25 @@ impl QueueInvoker {
             .process_batch(f, messages, Vec::new(), None, Instant::now())
             .await;
         let deleted = deleted(&mut ops);
-        all.iter()
-            .filter(|m| !deleted.contains(m.receipt_handle()))
-            .map(|m| m.message_id().to_owned())
-            .collect()
+        if !self.shared.fifo {
+            return all
+                .iter()
+                .filter(|m| !deleted.contains(m.receipt_handle()))
+                .map(|m| m.message_id().to_owned())
+                .collect();
+        }
+        // FIFO: a group's messages after a reported one are reported too, whatever the batch
+        // handler said of them, so that they come back after it.
+        let mut failed = HashSet::new();
+        for group in fifo_groups(all) {
+            let first = group
+                .iter()
+                .position(|m| !deleted.contains(m.receipt_handle()));
+            if let Some(first) = first {
+                failed.extend(group[first..].iter().map(|m| m.message_id().to_owned()));
+            }
+        }
+        failed
     }
 
     /// Message by message, up to the queue's concurrency; a FIFO queue's groups in parallel,
@@ -105,6 +120,14 @@ impl QueueInvoker {
     ) -> Vec<String> {
         let mut rest = group.into_iter();
         while let Some(message) = rest.next() {
+            if Instant::now() >= deadline {
+                // Past the deadline less the margin: reported without running, so that the
+                // function answers before Lambda stops it.
+                return std::iter::once(message)
+                    .chain(rest)
+                    .map(|m| m.message_id().to_owned())
+                    .collect();
+            }
             let (worker, mut ops) = self.worker(deadline);
             let handle = message.receipt_handle().to_owned();
             let id = message.message_id().to_owned();

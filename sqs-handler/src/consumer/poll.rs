@@ -50,7 +50,11 @@ impl Worker {
             }
             let limit = match &self.shared.breaker {
                 Some(b) => match b.admit(shutdown).await {
-                    Ok(limit) => limit,
+                    Ok(limit) => {
+                        // Admission is where open turns half-open: the gauge follows.
+                        self.shared.telemetry.circuit(b.state());
+                        limit
+                    }
                     Err(()) => break,
                 },
                 None => None,

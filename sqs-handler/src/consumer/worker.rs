@@ -187,6 +187,9 @@ pub(crate) async fn run_queue(
         collecting: tokio::sync::Mutex::new(()),
     });
     tracing::info!(queue = %shared.queue, concurrency = shared.options.concurrency, "consumer started");
+    if let Some(b) = &shared.breaker {
+        shared.telemetry.circuit(b.state());
+    }
     if shared.hooks.wants(EventKind::Started) {
         let event = Event::Started(Started::new(shared.queue.clone()));
         shared.hooks.fire(event, &shared.hook_ctx).await;
@@ -360,7 +363,9 @@ impl Worker {
             self.shared.telemetry.handler_time(started.elapsed());
             guard.acknowledged = acknowledged.load(Ordering::SeqCst);
             let action = self.settle(&mut guard, outcome).await;
-            recorded.record("sqs_handler.outcome", telemetry::outcome(action.as_ref()));
+            let manual = self.shared.options.ack_mode == AckMode::Manual;
+            let label = telemetry::outcome(action.as_ref(), guard.acknowledged, manual);
+            recorded.record("sqs_handler.outcome", label);
             action
         }
         .instrument(span)

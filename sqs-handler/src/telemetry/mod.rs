@@ -64,9 +64,17 @@ impl FailureClass {
     }
 }
 
-/// What became of a message, as the span's `sqs_handler.outcome`.
-pub(crate) fn outcome(action: Option<&MessageAction>) -> &'static str {
+/// What became of a message, as the span's `sqs_handler.outcome`: `action` is the worker's
+/// (`None`: the handler succeeded, which deletes the message unless the handler acknowledged
+/// it itself, or `manual` acknowledgement leaves it).
+pub(crate) fn outcome(
+    action: Option<&MessageAction>,
+    acknowledged: bool,
+    manual: bool,
+) -> &'static str {
     match action {
+        None if acknowledged => "acknowledged",
+        None if manual => "left",
         None | Some(MessageAction::Deleted) => "deleted",
         Some(MessageAction::LeftForRedelivery) => "left",
         Some(MessageAction::Released(_)) => "released",

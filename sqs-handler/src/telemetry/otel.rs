@@ -53,8 +53,13 @@ pub(crate) fn context_of(message: &SqsMessage) -> Option<SpanContext> {
 
 /// Writes the current span's context as `traceparent` / `tracestate`: only when there is a
 /// valid context, only attributes the message does not have, and only while the message stays
-/// within SQS's 10 attributes. Returns what was added.
-pub(crate) fn inject(attributes: &mut HashMap<String, MessageAttributeValue>) -> usize {
+/// within SQS's 10 attributes and `room` more bytes (what SQS counts: name, `String`, value).
+/// Returns what was added.
+pub(crate) fn inject(
+    attributes: &mut HashMap<String, MessageAttributeValue>,
+    room: usize,
+) -> usize {
+    let mut room = room;
     let cx = tracing::Span::current().context();
     let span = cx.span();
     let sc = span.span_context();
@@ -68,9 +73,11 @@ pub(crate) fn inject(attributes: &mut HashMap<String, MessageAttributeValue>) ->
     }
     let mut added = 0;
     for (name, value) in wanted {
-        if attributes.contains_key(name) || attributes.len() >= 10 {
+        let size = name.len() + "String".len() + value.len();
+        if attributes.contains_key(name) || attributes.len() >= 10 || size > room {
             continue;
         }
+        room -= size;
         if let Ok(v) = MessageAttributeValue::builder()
             .data_type("String")
             .string_value(value)
@@ -97,7 +104,10 @@ pub(crate) fn parse_traceparent(value: &str, state: Option<&str>) -> Option<Span
     let mut parts = value.trim().split('-');
     let (version, trace, span, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if version != "00" || parts.next().is_some() || trace.len() != 32 || span.len() != 16 {
+    let exact = [(version, 2), (trace, 32), (span, 16), (flags, 2)]
+        .iter()
+        .all(|(field, len)| is_lower_hex(field, *len));
+    if version != "00" || parts.next().is_some() || !exact {
         return None;
     }
     let trace = TraceId::from_hex(trace).ok()?;
@@ -108,6 +118,14 @@ pub(crate) fn parse_traceparent(value: &str, state: Option<&str>) -> Option<Span
         .unwrap_or_default();
     let cx = SpanContext::new(trace, span, TraceFlags::new(flags), true, state);
     cx.is_valid().then_some(cx)
+}
+
+/// Exactly `len` lowercase hex digits, as both formats write them.
+fn is_lower_hex(field: &str, len: usize) -> bool {
+    field.len() == len
+        && field
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// `Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>` (X-Ray), as a W3C context whose
@@ -124,7 +142,10 @@ pub(crate) fn parse_xray(header: &str) -> Option<SpanContext> {
     }
     let mut root_parts = root?.split('-');
     let (version, epoch, unique) = (root_parts.next()?, root_parts.next()?, root_parts.next()?);
-    if version != "1" || epoch.len() != 8 || unique.len() != 24 {
+    let exact = is_lower_hex(epoch, 8)
+        && is_lower_hex(unique, 24)
+        && parent.is_some_and(|p| is_lower_hex(p, 16));
+    if version != "1" || root_parts.next().is_some() || !exact {
         return None;
     }
     let trace = TraceId::from_hex(&format!("{epoch}{unique}")).ok()?;
@@ -154,6 +175,10 @@ mod tests {
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
             "00-4bf92f3577b34da6a3ce929d0e0e47-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-+1",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
             "garbage",
         ] {
             assert!(parse_traceparent(bad, None).is_none(), "{bad}");
@@ -172,5 +197,9 @@ mod tests {
         assert!(cx.is_sampled());
         assert!(parse_xray("Root=1-5759e988-bd86;Parent=53995c3f42cd8ad8").is_none());
         assert!(parse_xray("Parent=53995c3f42cd8ad8").is_none());
+        assert!(
+            parse_xray("Root=1-5759e988-bd862e3fe1be46a994272793-x;Parent=53995c3f42cd8ad8")
+                .is_none()
+        );
     }
 }

@@ -7,7 +7,7 @@
 //!   `error` returns an error, `panic` panics, `slow` sleeps 10 minutes (so the invocation's
 //!   deadline cancels it), `drop` returns a `NonRetryable` error (forwarded to `jobs-dlq` from
 //!   `jobs`; deleted from `orders.fifo`). A body that is not that JSON fails to extract.
-//! - `rows`: a batch handler that fails the messages whose body is not a number.
+//! - `rows` and `rows.fifo`: batch handlers that fail the messages whose body is not a number.
 //!
 //! Every handled message prints `HANDLED <queue> <message id>`, every hook
 //! `HOOK <event> <queue> <message id> <detail>` on stdout (one `println!` each).
@@ -67,6 +67,11 @@ async fn rows(Batch(messages): Batch) -> BatchOutcome {
     outcome
 }
 
+#[sqs_message_handler("rows.fifo", batch)]
+async fn fifo_rows(batch: Batch) -> BatchOutcome {
+    rows(batch).await
+}
+
 async fn on_error(e: ProcessingError, QueueName(queue): QueueName) {
     println!(
         "HOOK processing_error {queue} {} {:?} {:?}",
@@ -96,6 +101,11 @@ async fn orders_error(e: ProcessingError, q: QueueName) {
 
 #[sqs_consumer_event_handler("rows", processing_error)]
 async fn rows_error(e: ProcessingError, q: QueueName) {
+    on_error(e, q).await;
+}
+
+#[sqs_consumer_event_handler("rows.fifo", processing_error)]
+async fn fifo_rows_error(e: ProcessingError, q: QueueName) {
     on_error(e, q).await;
 }
 
