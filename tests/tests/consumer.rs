@@ -49,6 +49,25 @@ async fn send(ep: &Endpoint, queue: &str, bodies: impl IntoIterator<Item = Strin
     assert!(report.is_complete(), "send failures: {:?}", report.failed);
 }
 
+/// Sends `(group, body)` pairs to a FIFO queue in order, each body its own deduplication id.
+async fn send_fifo(
+    ep: &Endpoint,
+    queue: &str,
+    messages: impl IntoIterator<Item = (String, String)>,
+) {
+    let messages = messages.into_iter().map(|(group, body)| {
+        OutgoingMessage::new(body.clone())
+            .group_id(group)
+            .deduplication_id(body)
+    });
+    let producer = Producer::with_client(ep.client.clone());
+    let report = producer
+        .send_batch(&ep.name(queue), messages)
+        .await
+        .expect("send");
+    assert!(report.is_complete(), "send failures: {:?}", report.failed);
+}
+
 async fn wait_empty(ep: &Endpoint, url: &str) {
     wait_for("the queue to be empty", Duration::from_secs(20), || async {
         (queue_counts(&ep.client, url).await == (0, 0, 0)).then_some(())
@@ -387,22 +406,9 @@ conformance!(
     |ep: Endpoint| async move {
         let (groups, per_group) = if ep.reference { (3, 5) } else { (10, 40) };
         let url = ep.create_queue("order.fifo", &[]).await;
-        let producer = Producer::with_client(ep.client.clone());
-        let mut messages = Vec::new();
-        for i in 0..per_group {
-            for g in 0..groups {
-                messages.push(
-                    OutgoingMessage::new(format!("g{g}:{i}"))
-                        .group_id(format!("g{g}"))
-                        .deduplication_id(format!("g{g}-{i}")),
-                );
-            }
-        }
-        let report = producer
-            .send_batch(&ep.name("order.fifo"), messages)
-            .await
-            .unwrap();
-        assert!(report.is_complete());
+        let messages = (0..per_group)
+            .flat_map(|i| (0..groups).map(move |g| (format!("g{g}"), format!("g{g}:{i}"))));
+        send_fifo(&ep, "order.fifo", messages).await;
         let log = Log::default();
         let failed_once = Arc::new(AtomicUsize::new(0));
         let running = Running::start(
@@ -867,6 +873,107 @@ async fn batch_handler_reports_partial_success() {
     failed.sort();
     assert_eq!(failed, ["m3", "m7"]);
 }
+
+conformance!(
+    fifo_batch_failure_holds_the_groups_later_messages,
+    |ep: Endpoint| async move {
+        // One receive of A:0 B:0 A:1 B:1 A:2. The batch handler fails A:1 once and says the rest
+        // succeeded: A:2 must not be deleted ahead of A:1, but come back with it.
+        let url = ep.create_queue("held.fifo", &[]).await;
+        let order = [("A", 0), ("B", 0), ("A", 1), ("B", 1), ("A", 2)];
+        let messages = order
+            .iter()
+            .map(|(g, i)| (g.to_string(), format!("{g}:{i}")));
+        send_fifo(&ep, "held.fifo", messages).await;
+        let log = Log::default();
+        let failed_once = Arc::new(AtomicUsize::new(0));
+        let running = Running::start(
+            consumer(&ep)
+                .queue(
+                    ep.name("held.fifo"),
+                    QueueOptions::default()
+                        .retry(RetryPolicy::ReleaseImmediately)
+                        .wait_time(Duration::from_secs(1)),
+                )
+                .batch_handler(
+                    ep.name("held.fifo"),
+                    |Batch(messages): Batch,
+                     State(log): State<Log>,
+                     State(failed): State<Arc<AtomicUsize>>| async move {
+                        let bodies: Vec<&str> = messages.iter().map(|m| m.body()).collect();
+                        log.push(&bodies.join(" "));
+                        let mut outcome = BatchOutcome::all_ok();
+                        for m in &messages {
+                            if m.body() == "A:1" && failed.fetch_add(1, Ordering::SeqCst) == 0 {
+                                outcome.record_failure(m, "first attempt fails");
+                            }
+                        }
+                        outcome
+                    },
+                )
+                .hook(
+                    ep.name("held.fifo"),
+                    |e: MessageProcessed, State(log): State<Log>| async move {
+                        log.event(format!("processed {}", e.message.body()));
+                    },
+                )
+                .hook(
+                    ep.name("held.fifo"),
+                    |e: ProcessingError, State(log): State<Log>| async move {
+                        log.event(format!("failed {}", e.message.body()));
+                    },
+                )
+                .state(log.clone())
+                .state(failed_once.clone())
+                .build()
+                .await
+                .unwrap(),
+        );
+        wait_for(
+            "every message processed",
+            Duration::from_secs(30),
+            || async {
+                let processed = log
+                    .events()
+                    .iter()
+                    .filter(|e| e.starts_with("processed"))
+                    .count();
+                (processed == order.len()).then_some(())
+            },
+        )
+        .await;
+        wait_empty(&ep, &url).await;
+        running.stop().await;
+        // SQS returns a receive's messages group by group, so only the set is asserted.
+        let batches = log.bodies();
+        let mut first: Vec<&str> = batches[0].split(' ').collect();
+        first.sort_unstable();
+        assert_eq!(
+            first,
+            ["A:0", "A:1", "A:2", "B:0", "B:1"],
+            "the first receive held all five"
+        );
+        let events = log.events();
+        let in_group = |g: &str| -> Vec<&str> {
+            events
+                .iter()
+                .map(String::as_str)
+                .filter(|e| e.ends_with(&format!("{g}:0")) || e.contains(&format!(" {g}:")))
+                .collect()
+        };
+        assert_eq!(
+            in_group("A"),
+            [
+                "processed A:0",
+                "failed A:1",
+                "processed A:1",
+                "processed A:2"
+            ],
+            "A:2 is deleted only after A:1 succeeded; all: {events:?}"
+        );
+        assert_eq!(in_group("B"), ["processed B:0", "processed B:1"]);
+    }
+);
 
 #[tokio::test]
 async fn tower_layers_wrap_handlers_and_a_concurrency_limit_throttles() {

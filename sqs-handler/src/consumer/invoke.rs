@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::Shared;
 use super::ack::{AckOp, Acks};
-use super::worker::{Dispatch, Worker};
+use super::worker::{Dispatch, Worker, fifo_groups};
 use crate::handler::{BatchFn, HandlerService};
 use crate::message::SqsMessage;
 
@@ -57,6 +57,8 @@ impl QueueInvoker {
         (worker, ops)
     }
 
+    /// The batch handler's messages; on a FIFO queue the worker deletes none of a group's
+    /// messages after one that failed, so they are reported with it.
     async fn batch(
         &self,
         f: BatchFn,
@@ -64,30 +66,18 @@ impl QueueInvoker {
         deadline: Instant,
     ) -> HashSet<String> {
         let (worker, mut ops) = self.worker(deadline);
-        let all = messages.clone();
+        let ids: Vec<(String, String)> = messages
+            .iter()
+            .map(|m| (m.message_id().to_owned(), m.receipt_handle().to_owned()))
+            .collect();
         worker
             .process_batch(f, messages, Vec::new(), None, Instant::now())
             .await;
         let deleted = deleted(&mut ops);
-        if !self.shared.fifo {
-            return all
-                .iter()
-                .filter(|m| !deleted.contains(m.receipt_handle()))
-                .map(|m| m.message_id().to_owned())
-                .collect();
-        }
-        // FIFO: a group's messages after a reported one are reported too, whatever the batch
-        // handler said of them, so that they come back after it.
-        let mut failed = HashSet::new();
-        for group in fifo_groups(all) {
-            let first = group
-                .iter()
-                .position(|m| !deleted.contains(m.receipt_handle()));
-            if let Some(first) = first {
-                failed.extend(group[first..].iter().map(|m| m.message_id().to_owned()));
-            }
-        }
-        failed
+        ids.into_iter()
+            .filter(|(_, handle)| !deleted.contains(handle))
+            .map(|(id, _)| id)
+            .collect()
     }
 
     /// Message by message, up to the queue's concurrency; a FIFO queue's groups in parallel,
@@ -100,7 +90,7 @@ impl QueueInvoker {
         deadline: Instant,
     ) -> HashSet<String> {
         let groups = if self.shared.fifo {
-            fifo_groups(messages)
+            fifo_groups(messages, |m| m)
         } else {
             messages.into_iter().map(|m| vec![m]).collect()
         };
@@ -112,12 +102,15 @@ impl QueueInvoker {
             .await
     }
 
+    /// One group's messages in order (a standard queue's message alone), through one worker
+    /// whose deletes are recorded; the message ids to report.
     async fn group(
         &self,
         svc: HandlerService,
         group: Vec<SqsMessage>,
         deadline: Instant,
     ) -> Vec<String> {
+        let (worker, mut ops) = self.worker(deadline);
         let mut rest = group.into_iter();
         while let Some(message) = rest.next() {
             if Instant::now() >= deadline {
@@ -128,13 +121,11 @@ impl QueueInvoker {
                     .map(|m| m.message_id().to_owned())
                     .collect();
             }
-            let (worker, mut ops) = self.worker(deadline);
             let handle = message.receipt_handle().to_owned();
             let id = message.message_id().to_owned();
             worker
                 .handle(svc.clone(), message, Instant::now(), false)
                 .await;
-            drop(worker);
             if !deleted(&mut ops).contains(&handle) {
                 return std::iter::once(id)
                     .chain(rest.map(|m| m.message_id().to_owned()))
@@ -145,7 +136,7 @@ impl QueueInvoker {
     }
 }
 
-/// The receipt handles the worker deleted.
+/// The receipt handles the worker deleted since the last call.
 fn deleted(ops: &mut tokio::sync::mpsc::UnboundedReceiver<AckOp>) -> HashSet<String> {
     let mut deleted = HashSet::new();
     while let Ok(op) = ops.try_recv() {
@@ -154,17 +145,4 @@ fn deleted(ops: &mut tokio::sync::mpsc::UnboundedReceiver<AckOp>) -> HashSet<Str
         }
     }
     deleted
-}
-
-/// A FIFO event's messages by group, in order within each.
-fn fifo_groups(messages: Vec<SqsMessage>) -> Vec<Vec<SqsMessage>> {
-    let mut groups: Vec<(Option<String>, Vec<SqsMessage>)> = Vec::new();
-    for m in messages {
-        let key = m.message_group_id().map(str::to_owned);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => g.push(m),
-            None => groups.push((key, vec![m])),
-        }
-    }
-    groups.into_iter().map(|(_, g)| g).collect()
 }

@@ -24,7 +24,7 @@ use tracing::Instrument as _;
 
 use super::ack::report;
 use super::breaker::CircuitState;
-use super::worker::{Backoff, Dispatch, ResponseTracker, Worker, group_fifo};
+use super::worker::{Backoff, Dispatch, ResponseTracker, Worker, fifo_groups};
 use crate::events::{Empty, Event, EventKind};
 use crate::message::SqsMessage;
 use crate::telemetry::Telemetry;
@@ -268,7 +268,8 @@ impl Worker {
                 ));
             }
             Dispatch::Message(base) if shared.fifo => {
-                for (group, permits) in group_fifo(messages, permits) {
+                for group in fifo_groups(messages.into_iter().zip(permits), |(m, _)| m) {
+                    let (group, permits) = group.into_iter().unzip();
                     self.spawn(self.clone().process_group(
                         base.clone(),
                         group,

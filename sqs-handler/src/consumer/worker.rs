@@ -26,7 +26,7 @@ use crate::events::{
     panic_message,
 };
 use crate::extract::{AckHandle, BatchContext, MessageContext};
-use crate::handler::{BatchFn, HandlerService};
+use crate::handler::{BatchFn, BatchOutcome, HandlerService};
 use crate::message::SqsMessage;
 use crate::options::{AckMode, MAX_VISIBILITY};
 use crate::telemetry::{self, FailureClass, Telemetry};
@@ -362,7 +362,7 @@ impl Worker {
                 .await;
             self.shared.telemetry.handler_time(started.elapsed());
             guard.acknowledged = acknowledged.load(Ordering::SeqCst);
-            let action = self.settle(&mut guard, outcome).await;
+            let action = self.settle(&mut guard, outcome.into()).await;
             let manual = self.shared.options.ack_mode == AckMode::Manual;
             let label = telemetry::outcome(action.as_ref(), guard.acknowledged, manual);
             recorded.record("sqs_handler.outcome", label);
@@ -370,32 +370,6 @@ impl Worker {
         }
         .instrument(span)
         .await
-    }
-
-    async fn settle(
-        &self,
-        guard: &mut InFlight<'_>,
-        outcome: Outcome<()>,
-    ) -> Option<MessageAction> {
-        match outcome {
-            Outcome::Done(Ok(())) => {
-                self.succeeded(guard).await;
-                None
-            }
-            Outcome::Done(Err(e)) => {
-                let kind = if e.is::<ExtractError>() {
-                    FailureKind::Extract
-                } else {
-                    FailureKind::Handler
-                };
-                Some(self.failed(guard, Arc::new(e), kind).await)
-            }
-            Outcome::Panicked(text) => {
-                let error = Arc::new(HandlerPanicked { message: text }.into());
-                Some(self.failed(guard, error, FailureKind::Panic).await)
-            }
-            Outcome::TimedOut(t) => Some(self.timed_out(guard, t).await),
-        }
     }
 
     async fn succeeded(&self, guard: &mut InFlight<'_>) {
@@ -601,12 +575,8 @@ impl Worker {
 
     /// FIFO: one group's messages in order. A message that fails with a retryable failure
     /// stops the group: it and the group's later messages of this receive are made visible
-    /// again together, in order, in one ChangeMessageVisibilityBatch (after the retry policy's
-    /// delay, or the queue's visibility timeout when the policy leaves messages), so that the
-    /// group is redelivered from the failed message on every endpoint. SQS would keep the group
-    /// locked while the failed message is in flight, but an emulator that does not (LocalStack)
-    /// would hand out the later ones first. A message deleted or forwarded as non-retryable does
-    /// not stop the group.
+    /// again together (see [`Worker::release_group`]). A message deleted or forwarded as
+    /// non-retryable does not stop the group.
     pub(super) async fn process_group(
         self: Arc<Self>,
         base: HandlerService,
@@ -622,24 +592,48 @@ impl Worker {
             let action = self.handle(base.clone(), message, received_at, leads).await;
             permits.pop();
             self.finished(tracker.as_deref(), 1).await;
-            let secs = match action {
-                Some(MessageAction::LeftForRedelivery) => self.shared.visibility,
-                Some(MessageAction::Released(d)) => d,
-                _ => continue,
+            let Some(secs) = self.stops_group(action.as_ref()) else {
+                continue;
             };
             let remaining: Vec<SqsMessage> = rest.collect();
             if !remaining.is_empty() {
-                let secs = i32::try_from(secs.as_secs()).unwrap_or(i32::MAX);
-                let entries = std::iter::once(handle)
-                    .chain(remaining.iter().map(|m| m.receipt_handle().to_owned()))
-                    .map(|h| (h, secs))
-                    .collect();
-                tracing::debug!(queue = %self.shared.queue, released = remaining.len(), secs, "FIFO group stopped at a failure; it and the later messages return together");
-                ack::change_batch(self.shared.clone(), entries).await;
+                let handles = std::iter::once(handle)
+                    .chain(remaining.iter().map(|m| m.receipt_handle().to_owned()));
+                self.release_group(handles.collect(), secs).await;
             }
             self.finished(tracker.as_deref(), remaining.len()).await;
             return;
         }
+    }
+
+    /// The visibility a FIFO group returns with when a message ended with `action`, or `None`
+    /// when the action does not stop the group (success, delete, forward, acknowledgement).
+    fn stops_group(&self, action: Option<&MessageAction>) -> Option<Duration> {
+        match action {
+            Some(MessageAction::LeftForRedelivery) => Some(self.shared.visibility),
+            Some(MessageAction::Released(d)) => Some(*d),
+            _ => None,
+        }
+    }
+
+    /// Makes a stopped FIFO group's messages (the failed one first) visible again together, in
+    /// order, in one ChangeMessageVisibilityBatch after `after` (the retry policy's delay, or
+    /// the queue's visibility timeout when the policy leaves messages), so that the group is
+    /// redelivered from the failed message on every endpoint. SQS would keep the group locked
+    /// while the failed message is in flight, but an emulator that does not (LocalStack) would
+    /// hand out the later ones first. In a Lambda invocation nothing is sent: the function
+    /// reports the messages, and Lambda returns them together.
+    async fn release_group(&self, handles: Vec<String>, after: Duration) {
+        if self.deadline.is_some() {
+            return;
+        }
+        let secs = i32::try_from(after.as_secs()).unwrap_or(i32::MAX);
+        tracing::debug!(queue = %self.shared.queue, released = handles.len(), secs, "FIFO group stopped at a failure; it and the later messages return together");
+        ack::change_batch(
+            self.shared.clone(),
+            handles.into_iter().map(|h| (h, secs)).collect(),
+        )
+        .await;
     }
 
     pub(super) async fn process_batch(
@@ -667,38 +661,13 @@ impl Worker {
                 .with_heartbeat(&messages, received_at, self.run_guarded(f(ctx)))
                 .await;
             self.shared.telemetry.handler_time(started.elapsed());
-            match outcome {
-                Outcome::Done(Ok(mut result)) => {
-                    for g in &mut guards {
-                        match result.failed.remove(g.message.message_id()) {
-                            Some(e) => {
-                                self.failed(g, Arc::new(e), FailureKind::Handler).await;
-                            }
-                            None => self.succeeded(g).await,
-                        }
-                    }
-                }
-                Outcome::Done(Err(e)) => {
-                    let e = Arc::new(e);
-                    let kind = if e.is::<ExtractError>() {
-                        FailureKind::Extract
-                    } else {
-                        FailureKind::Handler
-                    };
-                    for g in &mut guards {
-                        self.failed(g, e.clone(), kind).await;
-                    }
-                }
-                Outcome::Panicked(text) => {
-                    let e: Arc<BoxError> = Arc::new(HandlerPanicked { message: text }.into());
-                    for g in &mut guards {
-                        self.failed(g, e.clone(), FailureKind::Panic).await;
-                    }
-                }
-                Outcome::TimedOut(t) => {
-                    for g in &mut guards {
-                        self.timed_out(g, t).await;
-                    }
+            let mut verdicts = Verdicts::from(outcome);
+            if self.shared.fifo {
+                self.settle_fifo_batch(&mut guards, &mut verdicts).await;
+            } else {
+                for g in &mut guards {
+                    let verdict = verdicts.of(g.message);
+                    self.settle(g, verdict).await;
                 }
             }
             drop(guards);
@@ -707,26 +676,140 @@ impl Worker {
         .instrument(span)
         .await;
     }
-}
 
-/// Splits a FIFO receive into message groups, keeping order within each, with the permits of
-/// each group's messages.
-pub(super) fn group_fifo(
-    messages: Vec<SqsMessage>,
-    permits: Vec<OwnedSemaphorePermit>,
-) -> Vec<(Vec<SqsMessage>, Vec<OwnedSemaphorePermit>)> {
-    let mut groups: Vec<(Option<String>, Vec<SqsMessage>, Vec<OwnedSemaphorePermit>)> = Vec::new();
-    for (m, p) in messages.into_iter().zip(permits) {
-        let key = m.message_group_id().map(str::to_owned);
-        match groups.iter_mut().find(|(k, _, _)| *k == key) {
-            Some((_, ms, ps)) => {
-                ms.push(m);
-                ps.push(p);
+    /// Settles a message as its verdict says; `None` when it succeeded.
+    async fn settle(&self, guard: &mut InFlight<'_>, verdict: Verdict) -> Option<MessageAction> {
+        match verdict {
+            Verdict::Succeeded => {
+                self.succeeded(guard).await;
+                None
             }
-            None => groups.push((key, vec![m], vec![p])),
+            Verdict::Failed(e, kind) => Some(self.failed(guard, e, kind).await),
+            Verdict::TimedOut(t) => Some(self.timed_out(guard, t).await),
         }
     }
-    groups.into_iter().map(|(_, m, p)| (m, p)).collect()
+
+    /// A FIFO batch, settled group by group in receive order: once a message of a group fails
+    /// with a retryable failure, the group's later messages are not deleted, whatever the
+    /// handler said of them (they would otherwise be consumed ahead of the failed one), and
+    /// return with it (see [`Worker::release_group`]).
+    async fn settle_fifo_batch(&self, guards: &mut [InFlight<'_>], verdicts: &mut Verdicts) {
+        let mut stopped: Vec<(Option<&str>, Duration, Vec<String>)> = Vec::new();
+        for i in 0..guards.len() {
+            let group = guards[i].message.message_group_id();
+            let handle = guards[i].message.receipt_handle().to_owned();
+            if let Some((_, _, held)) = stopped.iter_mut().find(|(g, _, _)| *g == group) {
+                guards[i].settled = true;
+                held.push(handle);
+                continue;
+            }
+            guards[i].leads_group = guards[i + 1..]
+                .iter()
+                .any(|later| later.message.message_group_id() == group);
+            let verdict = verdicts.of(guards[i].message);
+            let action = self.settle(&mut guards[i], verdict).await;
+            if let Some(after) = self.stops_group(action.as_ref()) {
+                stopped.push((group, after, vec![handle]));
+            }
+        }
+        for (_, after, handles) in stopped {
+            if handles.len() > 1 {
+                self.release_group(handles, after).await;
+            }
+        }
+    }
+}
+
+/// What a batch handler's outcome says of each of its messages.
+enum Verdicts {
+    /// The handler returned: the messages it named failed, the rest succeeded.
+    Returned(HashMap<String, BoxError>),
+    /// The whole batch failed with one error.
+    AllFailed(Arc<BoxError>, FailureKind),
+    /// The handler ran past its timeout.
+    TimedOut(Duration),
+}
+
+/// What a batch handler's outcome says of one message.
+enum Verdict {
+    Succeeded,
+    Failed(Arc<BoxError>, FailureKind),
+    TimedOut(Duration),
+}
+
+impl From<Outcome<()>> for Verdict {
+    fn from(outcome: Outcome<()>) -> Self {
+        match outcome {
+            Outcome::Done(Ok(())) => Verdict::Succeeded,
+            Outcome::Done(Err(e)) => {
+                let (e, kind) = classify(e);
+                Verdict::Failed(e, kind)
+            }
+            Outcome::Panicked(text) => Verdict::Failed(panicked(text), FailureKind::Panic),
+            Outcome::TimedOut(t) => Verdict::TimedOut(t),
+        }
+    }
+}
+
+impl From<Outcome<BatchOutcome>> for Verdicts {
+    fn from(outcome: Outcome<BatchOutcome>) -> Self {
+        match outcome {
+            Outcome::Done(Ok(result)) => Verdicts::Returned(result.failed),
+            Outcome::Done(Err(e)) => {
+                let (e, kind) = classify(e);
+                Verdicts::AllFailed(e, kind)
+            }
+            Outcome::Panicked(text) => Verdicts::AllFailed(panicked(text), FailureKind::Panic),
+            Outcome::TimedOut(t) => Verdicts::TimedOut(t),
+        }
+    }
+}
+
+/// A handler's error with its kind: an extractor's, or the handler's own.
+fn classify(e: BoxError) -> (Arc<BoxError>, FailureKind) {
+    let kind = if e.is::<ExtractError>() {
+        FailureKind::Extract
+    } else {
+        FailureKind::Handler
+    };
+    (Arc::new(e), kind)
+}
+
+fn panicked(text: String) -> Arc<BoxError> {
+    Arc::new(HandlerPanicked { message: text }.into())
+}
+
+impl Verdicts {
+    fn of(&mut self, message: &SqsMessage) -> Verdict {
+        match self {
+            Verdicts::Returned(failed) => match failed.remove(message.message_id()) {
+                Some(e) => Verdict::Failed(Arc::new(e), FailureKind::Handler),
+                None => Verdict::Succeeded,
+            },
+            Verdicts::AllFailed(e, kind) => Verdict::Failed(e.clone(), *kind),
+            Verdicts::TimedOut(t) => Verdict::TimedOut(*t),
+        }
+    }
+}
+
+/// Splits a FIFO receive into its message groups, keeping order within each; `message` names
+/// the message each item carries.
+pub(super) fn fifo_groups<T>(
+    items: impl IntoIterator<Item = T>,
+    message: impl Fn(&T) -> &SqsMessage,
+) -> Vec<Vec<T>> {
+    let mut groups: Vec<Vec<T>> = Vec::new();
+    for item in items {
+        let key = message(&item).message_group_id();
+        match groups
+            .iter_mut()
+            .find(|g| message(&g[0]).message_group_id() == key)
+        {
+            Some(group) => group.push(item),
+            None => groups.push(vec![item]),
+        }
+    }
+    groups
 }
 
 #[cfg(test)]
