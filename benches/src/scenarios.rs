@@ -61,6 +61,8 @@ pub(crate) enum Engine {
     Batch,
     /// sqs-handler.
     Handler,
+    /// sqs-handler with a prefetch of a fifth of its concurrency.
+    Prefetch,
 }
 
 impl Engine {
@@ -69,7 +71,10 @@ impl Engine {
             "each" => Ok(Engine::Each),
             "batch" => Ok(Engine::Batch),
             "handler" => Ok(Engine::Handler),
-            other => Err(format!("unknown engine {other:?} (each, batch or handler)")),
+            "prefetch" => Ok(Engine::Prefetch),
+            other => Err(format!(
+                "unknown engine {other:?} (each, batch, handler or prefetch)"
+            )),
         }
     }
 
@@ -78,6 +83,7 @@ impl Engine {
             Engine::Each => "each",
             Engine::Batch => "batch",
             Engine::Handler => "handler",
+            Engine::Prefetch => "prefetch",
         }
     }
 
@@ -86,6 +92,7 @@ impl Engine {
             Engine::Each => "raw: receive 10, delete each",
             Engine::Batch => "raw: receive 10, delete batch",
             Engine::Handler => "sqs-handler",
+            Engine::Prefetch => "sqs-handler, prefetch concurrency/5",
         }
     }
 }
@@ -173,7 +180,19 @@ pub(crate) async fn consume_child(c: Consume) -> Result<(), String> {
     let seconds = match c.engine {
         Engine::Each => raw(&client, &c.url, c.concurrency, c.messages, false, c.work).await?,
         Engine::Batch => raw(&client, &c.url, c.concurrency, c.messages, true, c.work).await?,
-        Engine::Handler => handler(&client, &c.queue, c.concurrency, c.messages, c.work).await?,
+        Engine::Handler => handler(&client, &c.queue, c.concurrency, 0, c.messages, c.work).await?,
+        Engine::Prefetch => {
+            let prefetch = c.concurrency / 5;
+            handler(
+                &client,
+                &c.queue,
+                c.concurrency,
+                prefetch,
+                c.messages,
+                c.work,
+            )
+            .await?
+        }
     };
     let scrape_bytes = installed.finish()?;
     let cpu = cpu_seconds_of("self").unwrap_or(0.0) - cpu0;
@@ -191,13 +210,14 @@ pub(crate) async fn consume_child(c: Consume) -> Result<(), String> {
     Ok(())
 }
 
-/// sqs-handler at concurrency `c`, each handler sleeping `work`: seconds from the start of the
+/// sqs-handler at concurrency `c` with `prefetch`, each handler sleeping `work`: seconds from the start of the
 /// consumer to SQS's confirmation of the last delete. Completion is signalled by the handlers,
 /// not polled, so that a run's instruction count does not grow with its duration.
 async fn handler(
     client: &Client,
     queue: &str,
     c: usize,
+    prefetch: usize,
     n: usize,
     work: Duration,
 ) -> Result<f64, String> {
@@ -208,6 +228,7 @@ async fn handler(
     // and lets the consumer stop soon after the last one.
     let options = QueueOptions::default()
         .concurrency(c)
+        .prefetch(prefetch)
         .wait_time(Duration::from_secs(1));
     let consumer = SqsConsumer::builder_with_client(client.clone())
         .discover(false)
@@ -427,7 +448,7 @@ pub(crate) async fn latency(o: &Options) -> Result<(), String> {
     let count = |engine: Engine, c: usize| {
         let per = match engine {
             Engine::Each => 30,
-            Engine::Batch | Engine::Handler => 100,
+            Engine::Batch | Engine::Handler | Engine::Prefetch => 100,
         };
         o.scaled((per * c).max(150))
     };
@@ -553,18 +574,24 @@ pub(crate) async fn io(o: &Options) -> Result<(), String> {
     let plan = [
         (Engine::Batch, c, o.scaled(16_000)),
         (Engine::Handler, c, o.scaled(20_000)),
+        (Engine::Prefetch, c, o.scaled(20_000)),
     ];
     let results = env.rounds(o.rounds, &plan, Load { work, ..NO_OP }).await?;
     print_table(&results);
-    let ours = results.get(&(Engine::Handler, c)).map(Run::rate);
-    let theirs = results.get(&(Engine::Batch, c)).map(Run::rate);
-    let (Some(ours), Some(theirs)) = (ours, theirs) else {
+    let rate = |e| results.get(&(e, c)).map(Run::rate);
+    let (Some(ours), Some(ahead), Some(theirs)) = (
+        rate(Engine::Handler),
+        rate(Engine::Prefetch),
+        rate(Engine::Batch),
+    ) else {
         return Err("io: a run is missing".to_owned());
     };
     println!(
-        "RESULT scenario=io msg_per_s={ours:.0} bound={bound:.0} fraction_of_bound={:.3} ratio_vs_raw={:.2} latency={}",
+        "RESULT scenario=io msg_per_s={ahead:.0} bound={bound:.0} fraction_of_bound={:.3} ratio_vs_raw={:.2} prefetch={} no_prefetch_msg_per_s={ours:.0} no_prefetch_fraction={:.3} latency={}",
+        ahead / bound,
+        ahead / theirs,
+        c / 5,
         ours / bound,
-        ours / theirs,
         env.latency
     );
     Ok(())

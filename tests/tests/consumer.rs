@@ -68,6 +68,16 @@ async fn send_fifo(
     assert!(report.is_complete(), "send failures: {:?}", report.failed);
 }
 
+/// A queue whose visibility timeout is 1 s, or 2 s on LocalStack (its timers are about 1 s
+/// coarse): the timeout in seconds, and the queue's URL.
+async fn short_visibility_queue(ep: &Endpoint, name: &str) -> (u64, String) {
+    let vt: u64 = if ep.reference { 2 } else { 1 };
+    let url = ep
+        .create_queue(name, &[("VisibilityTimeout", &vt.to_string())])
+        .await;
+    (vt, url)
+}
+
 async fn wait_empty(ep: &Endpoint, url: &str) {
     wait_for("the queue to be empty", Duration::from_secs(20), || async {
         (queue_counts(&ep.client, url).await == (0, 0, 0)).then_some(())
@@ -251,11 +261,7 @@ conformance!(
 conformance!(
     heartbeat_keeps_a_long_handler_from_redelivery,
     |ep: Endpoint| async move {
-        // LocalStack's timers are ~1 s coarse: a 2 s timeout and a 6 s handler (3x) there.
-        let vt = if ep.reference { 2 } else { 1 };
-        let url = ep
-            .create_queue("long", &[("VisibilityTimeout", &vt.to_string())])
-            .await;
+        let (vt, url) = short_visibility_queue(&ep, "long").await;
         send(&ep, "long", ["long job".to_owned()]).await;
         let log = Log::default();
         let run_for = Duration::from_secs(3 * vt);
@@ -307,6 +313,66 @@ conformance!(
                 "the heartbeat extended it"
             );
         }
+    }
+);
+
+conformance!(
+    prefetch_holds_messages_ahead_of_capacity_and_keeps_them_invisible,
+    |ep: Endpoint| async move {
+        // Concurrency 2, prefetch 2: four messages held, two running. Each handler runs 1.5
+        // visibility timeouts, so the two waiting for a slot would be redelivered unless the
+        // heartbeat covers their wait.
+        let (vt, url) = short_visibility_queue(&ep, "ahead").await;
+        send(&ep, "ahead", (0..6).map(|i| format!("m{i}"))).await;
+        let log = Log::default();
+        let run_for = Duration::from_millis(1500 * vt);
+        let running =
+            Running::start(
+                consumer(&ep)
+                    .queue(
+                        ep.name("ahead"),
+                        QueueOptions::default()
+                            .concurrency(2)
+                            .prefetch(2)
+                            .wait_time(Duration::from_secs(1)),
+                    )
+                    .handler(
+                        ep.name("ahead"),
+                        move |Body(b): Body,
+                              ReceiveCount(n): ReceiveCount,
+                              State(log): State<Log>| async move {
+                            log.push(&format!("{b} receive {n}"));
+                            tokio::time::sleep(run_for).await;
+                        },
+                    )
+                    .state(log.clone())
+                    .build()
+                    .await
+                    .unwrap(),
+            );
+        wait_for(
+            "two running, four held",
+            Duration::from_secs(10),
+            || async {
+                let counts = queue_counts(&ep.client, &url).await;
+                (log.bodies().len() == 2 && counts == (2, 4, 0)).then_some(())
+            },
+        )
+        .await;
+        wait_for(
+            "all six handled and deleted",
+            Duration::from_secs(40),
+            || async {
+                let done = log.bodies().len() == 6;
+                (done && queue_counts(&ep.client, &url).await == (0, 0, 0)).then_some(())
+            },
+        )
+        .await;
+        running.stop().await;
+        let mut handled = log.bodies();
+        handled.sort();
+        let expected: Vec<String> = (0..6).map(|i| format!("m{i} receive 1")).collect();
+        assert_eq!(handled, expected, "each received once, none redelivered");
     }
 );
 

@@ -29,12 +29,12 @@ pub(crate) struct Heartbeat {
 impl Heartbeat {
     /// A heartbeat for `visibility`, or `None` when it could never be needed.
     pub(crate) fn new(shared: Arc<Shared>, visibility: Duration) -> Option<Arc<Self>> {
-        let needed = shared.options.heartbeat
+        // A handler timeout within half the visibility makes it unneeded, unless messages
+        // also wait for a handler slot (prefetch).
+        let o = &shared.options;
+        let needed = o.heartbeat
             && !visibility.is_zero()
-            && shared
-                .options
-                .handler_timeout
-                .is_none_or(|t| t > visibility / 2);
+            && (o.prefetch > 0 || o.handler_timeout.is_none_or(|t| t > visibility / 2));
         needed.then(|| {
             Arc::new(Self {
                 shared,

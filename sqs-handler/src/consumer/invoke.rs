@@ -50,6 +50,7 @@ impl QueueInvoker {
             acks,
             tasks: std::sync::Mutex::new(JoinSet::new()),
             capacity: Arc::new(Semaphore::new(self.shared.options.concurrency)),
+            running: None,
             backlog: tokio::sync::watch::channel(false).0,
             deadline: Some(deadline),
             collecting: tokio::sync::Mutex::new(()),

@@ -141,7 +141,8 @@ impl Worker {
         };
         let max = self.shared.options.max_messages.clamp(1, 10);
         let want = limit.unwrap_or(max).min(max) as usize;
-        Some(fill(sem, first, want.min(self.shared.options.concurrency)).await)
+        let held = self.shared.options.concurrency + self.shared.options.prefetch;
+        Some(fill(sem, first, want.min(held)).await)
     }
 
     /// Respects the layered service's readiness before taking messages off the queue; false

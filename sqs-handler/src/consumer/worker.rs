@@ -146,8 +146,11 @@ pub(super) struct Worker {
     pub(super) acks: Acks,
     /// Every handler task, so shutdown can wait for them or abort them.
     pub(super) tasks: std::sync::Mutex<JoinSet<()>>,
-    /// The capacity every poller shares: one permit per message held.
+    /// The capacity every poller shares: one permit per message held (the concurrency plus
+    /// the prefetch).
     pub(super) capacity: Arc<Semaphore>,
+    /// With prefetch, the handler slots (the concurrency) a held message waits for.
+    pub(super) running: Option<Semaphore>,
     /// True while the last receive came back full: the extra pollers poll only then, so an idle
     /// queue costs one long poll at a time.
     pub(super) backlog: tokio::sync::watch::Sender<bool>,
@@ -181,7 +184,10 @@ pub(crate) async fn run_queue(
         heartbeat,
         acks,
         tasks: std::sync::Mutex::new(JoinSet::new()),
-        capacity: Arc::new(Semaphore::new(shared.options.concurrency)),
+        capacity: Arc::new(Semaphore::new(
+            shared.options.concurrency + shared.options.prefetch,
+        )),
+        running: (shared.options.prefetch > 0).then(|| Semaphore::new(shared.options.concurrency)),
         backlog: tokio::sync::watch::channel(false).0,
         deadline: None,
         collecting: tokio::sync::Mutex::new(()),
@@ -195,9 +201,10 @@ pub(crate) async fn run_queue(
         shared.hooks.fire(event, &shared.hook_ctx).await;
     }
 
-    // Enough pollers to keep the concurrency limit busy with receives of 10.
+    // Enough pollers to keep the capacity busy with receives of 10.
     let max = shared.options.max_messages.clamp(1, 10) as usize;
-    let pollers = shared.options.concurrency.div_ceil(max).max(1);
+    let held = shared.options.concurrency + shared.options.prefetch;
+    let pollers = held.div_ceil(max).max(1);
     // Each poller is its own task, so response parsing spreads over the runtime's threads.
     let mut polls = JoinSet::new();
     for i in 0..pollers {
@@ -270,6 +277,31 @@ impl Worker {
             None => timeout,
         };
         guarded(timeout, fut).await
+    }
+
+    /// Runs a handler's future for `n` messages under its timeout, timed from its start. With
+    /// prefetch it first waits for `n` handler slots (at most the concurrency, so a batch
+    /// larger than it runs alone); the heartbeat covers the wait.
+    async fn in_slot<T>(
+        &self,
+        n: usize,
+        fut: impl std::future::Future<Output = Result<T, BoxError>>,
+    ) -> Outcome<T> {
+        let _slot = match &self.running {
+            Some(running) => {
+                let n = n.min(self.shared.options.concurrency);
+                // The semaphore is never closed, so this returns with the permits.
+                running
+                    .acquire_many(u32::try_from(n).unwrap_or(u32::MAX))
+                    .await
+                    .ok()
+            }
+            None => None,
+        };
+        let started = tokio::time::Instant::now();
+        let outcome = self.run_guarded(fut).await;
+        self.shared.telemetry.handler_time(started.elapsed());
+        outcome
     }
 
     /// Counts a message in flight and fires `message_received`; the guard undoes the count.
@@ -352,15 +384,13 @@ impl Worker {
                     settled: acknowledged.clone(),
                 }),
             };
-            let guarded = self.run_guarded(async move {
+            let run = self.in_slot(1, async move {
                 svc.ready().await?;
                 svc.call(ctx).await
             });
-            let started = tokio::time::Instant::now();
             let outcome = self
-                .with_heartbeat(std::slice::from_ref(&message), received_at, guarded)
+                .with_heartbeat(std::slice::from_ref(&message), received_at, run)
                 .await;
-            self.shared.telemetry.handler_time(started.elapsed());
             guard.acknowledged = acknowledged.load(Ordering::SeqCst);
             let action = self.settle(&mut guard, outcome.into()).await;
             let manual = self.shared.options.ack_mode == AckMode::Manual;
@@ -656,11 +686,8 @@ impl Worker {
                 queue: self.shared.queue.clone(),
                 state: self.shared.state.clone(),
             };
-            let started = tokio::time::Instant::now();
-            let outcome = self
-                .with_heartbeat(&messages, received_at, self.run_guarded(f(ctx)))
-                .await;
-            self.shared.telemetry.handler_time(started.elapsed());
+            let run = self.in_slot(messages.len(), f(ctx));
+            let outcome = self.with_heartbeat(&messages, received_at, run).await;
             let mut verdicts = Verdicts::from(outcome);
             if self.shared.fifo {
                 self.settle_fifo_batch(&mut guards, &mut verdicts).await;
