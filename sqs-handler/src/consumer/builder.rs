@@ -661,7 +661,7 @@ impl SqsConsumerBuilder {
                 Arc::new(Shared {
                     fifo: queue.ends_with(".fifo"),
                     queue: name.clone(),
-                    telemetry: Telemetry::new(name.clone(), url.clone(), max_receive_count),
+                    telemetry: Telemetry::new(name.clone(), Some(url.clone()), max_receive_count),
                     url,
                     client: self.client.clone(),
                     options: p.opts,
@@ -711,13 +711,13 @@ impl SqsConsumerBuilder {
                 None => None,
             };
             let name: Arc<str> = Arc::from(queue.as_str());
-            let url = p.target.url.unwrap_or_default();
             invokers.push(super::invoke::QueueInvoker {
                 shared: Arc::new(Shared {
                     fifo: queue.ends_with(".fifo"),
                     queue: name.clone(),
-                    telemetry: Telemetry::new(name.clone(), url.clone(), None),
-                    url,
+                    telemetry: Telemetry::new(name.clone(), p.target.url.clone(), None),
+                    // Nothing is sent to the queue itself from a Lambda invocation.
+                    url: p.target.url.unwrap_or_default(),
                     client: self.client.clone(),
                     options: p.opts,
                     visibility: Duration::ZERO,

@@ -87,7 +87,9 @@ pub(crate) fn outcome(
 #[derive(Debug)]
 pub(crate) struct Telemetry {
     queue: Arc<str>,
-    url: String,
+    /// The queue's URL; unknown in a Lambda function (the event names the queue's ARN), where
+    /// `aws.sqs.queue.url` is left out rather than recorded empty.
+    url: Option<String>,
     process: String,
     receive: String,
     /// The queue's `maxReceiveCount`, when known: a failure at it is dead-letter-bound.
@@ -98,7 +100,11 @@ pub(crate) struct Telemetry {
 }
 
 impl Telemetry {
-    pub(crate) fn new(queue: Arc<str>, url: String, max_receive_count: Option<u32>) -> Self {
+    pub(crate) fn new(
+        queue: Arc<str>,
+        url: Option<String>,
+        max_receive_count: Option<u32>,
+    ) -> Self {
         Self {
             process: format!("process {queue}"),
             receive: format!("receive {queue}"),
@@ -122,7 +128,7 @@ impl Telemetry {
             messaging.operation.name = "process",
             messaging.destination.name = &*self.queue,
             messaging.message.id = message.message_id(),
-            aws.sqs.queue.url = self.url.as_str(),
+            aws.sqs.queue.url = self.url.as_deref(),
             queue = &*self.queue,
             receive_count = message.receive_count(),
             "error.type" = Empty,
@@ -145,7 +151,7 @@ impl Telemetry {
             messaging.operation.name = "process",
             messaging.destination.name = &*self.queue,
             messaging.batch.message_count = messages.len(),
-            aws.sqs.queue.url = self.url.as_str(),
+            aws.sqs.queue.url = self.url.as_deref(),
             queue = &*self.queue,
             "error.type" = Empty,
         );
@@ -167,7 +173,7 @@ impl Telemetry {
             messaging.operation.name = "receive",
             messaging.destination.name = &*self.queue,
             messaging.batch.message_count = Empty,
-            aws.sqs.queue.url = self.url.as_str(),
+            aws.sqs.queue.url = self.url.as_deref(),
             "error.type" = Empty,
         )
     }
