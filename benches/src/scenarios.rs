@@ -63,6 +63,8 @@ pub(crate) enum Engine {
     Handler,
     /// sqs-handler with a prefetch of a fifth of its concurrency.
     Prefetch,
+    /// sqs-handler receiving no system attributes, as the raw loops do.
+    Bare,
 }
 
 impl Engine {
@@ -72,8 +74,9 @@ impl Engine {
             "batch" => Ok(Engine::Batch),
             "handler" => Ok(Engine::Handler),
             "prefetch" => Ok(Engine::Prefetch),
+            "bare" => Ok(Engine::Bare),
             other => Err(format!(
-                "unknown engine {other:?} (each, batch, handler or prefetch)"
+                "unknown engine {other:?} (each, batch, handler, prefetch or bare)"
             )),
         }
     }
@@ -84,6 +87,7 @@ impl Engine {
             Engine::Batch => "batch",
             Engine::Handler => "handler",
             Engine::Prefetch => "prefetch",
+            Engine::Bare => "bare",
         }
     }
 
@@ -93,6 +97,7 @@ impl Engine {
             Engine::Batch => "raw: receive 10, delete batch",
             Engine::Handler => "sqs-handler",
             Engine::Prefetch => "sqs-handler, prefetch concurrency/5",
+            Engine::Bare => "sqs-handler, no system attributes",
         }
     }
 }
@@ -180,18 +185,18 @@ pub(crate) async fn consume_child(c: Consume) -> Result<(), String> {
     let seconds = match c.engine {
         Engine::Each => raw(&client, &c.url, c.concurrency, c.messages, false, c.work).await?,
         Engine::Batch => raw(&client, &c.url, c.concurrency, c.messages, true, c.work).await?,
-        Engine::Handler => handler(&client, &c.queue, c.concurrency, 0, c.messages, c.work).await?,
-        Engine::Prefetch => {
-            let prefetch = c.concurrency / 5;
-            handler(
-                &client,
-                &c.queue,
-                c.concurrency,
-                prefetch,
-                c.messages,
-                c.work,
-            )
-            .await?
+        Engine::Handler | Engine::Prefetch | Engine::Bare => {
+            let options = QueueOptions::default()
+                .concurrency(c.concurrency)
+                // A 1 s long poll, as the raw loops use: it changes nothing while the queue
+                // has messages, and lets the consumer stop soon after the last one.
+                .wait_time(Duration::from_secs(1));
+            let options = match c.engine {
+                Engine::Prefetch => options.prefetch(c.concurrency / 5),
+                Engine::Bare => options.system_attributes([]),
+                _ => options,
+            };
+            handler(&client, &c.queue, options, c.messages, c.work).await?
         }
     };
     let scrape_bytes = installed.finish()?;
@@ -210,26 +215,19 @@ pub(crate) async fn consume_child(c: Consume) -> Result<(), String> {
     Ok(())
 }
 
-/// sqs-handler at concurrency `c` with `prefetch`, each handler sleeping `work`: seconds from the start of the
+/// sqs-handler with `options`, each handler sleeping `work`: seconds from the start of the
 /// consumer to SQS's confirmation of the last delete. Completion is signalled by the handlers,
 /// not polled, so that a run's instruction count does not grow with its duration.
 async fn handler(
     client: &Client,
     queue: &str,
-    c: usize,
-    prefetch: usize,
+    options: QueueOptions,
     n: usize,
     work: Duration,
 ) -> Result<f64, String> {
     let handled = Arc::new(AtomicUsize::new(0));
     let all = Arc::new(tokio::sync::Notify::new());
     let (counted, notify) = (handled.clone(), all.clone());
-    // A 1 s long poll, as the raw loops use: it changes nothing while the queue has messages,
-    // and lets the consumer stop soon after the last one.
-    let options = QueueOptions::default()
-        .concurrency(c)
-        .prefetch(prefetch)
-        .wait_time(Duration::from_secs(1));
     let consumer = SqsConsumer::builder_with_client(client.clone())
         .discover(false)
         .queue(queue, options)
@@ -448,7 +446,7 @@ pub(crate) async fn latency(o: &Options) -> Result<(), String> {
     let count = |engine: Engine, c: usize| {
         let per = match engine {
             Engine::Each => 30,
-            Engine::Batch | Engine::Handler | Engine::Prefetch => 100,
+            _ => 100,
         };
         o.scaled((per * c).max(150))
     };
@@ -758,7 +756,7 @@ pub(crate) async fn cpu(o: &Options) -> Result<(), String> {
         return Err("cpu: a run is missing".to_owned());
     };
 
-    let variants = [Engine::Batch, Engine::Handler].map(|e| Variant {
+    let variants = [Engine::Batch, Engine::Handler, Engine::Bare].map(|e| Variant {
         file: e.name().to_owned(),
         label: e.label().to_owned(),
         engine: e,
@@ -772,14 +770,17 @@ pub(crate) async fn cpu(o: &Options) -> Result<(), String> {
         .collect();
     let instr = |e: Engine| instructions.get(&e).copied();
     let fmt0 = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.0}"));
-    let instr_ratio = match (instr(Engine::Handler), instr(Engine::Batch)) {
+    let ratio = |e: Engine| match (instr(e), instr(Engine::Batch)) {
         (Some(a), Some(b)) => format!("{:.3}", a / b),
         _ => "n/a".to_owned(),
     };
     println!(
-        "RESULT scenario=cpu instr_per_msg={} raw_instr_per_msg={} instr_ratio_vs_raw={instr_ratio} cpu_us_per_msg={:.1} raw_cpu_us_per_msg={:.1} cpu_ratio_vs_raw={:.3} throughput_ratio_vs_raw={:.2} latency={}",
+        "RESULT scenario=cpu instr_per_msg={} raw_instr_per_msg={} instr_ratio_vs_raw={} no_attributes_instr_per_msg={} no_attributes_instr_ratio_vs_raw={} cpu_us_per_msg={:.1} raw_cpu_us_per_msg={:.1} cpu_ratio_vs_raw={:.3} throughput_ratio_vs_raw={:.2} latency={}",
         fmt0(instr(Engine::Handler)),
         fmt0(instr(Engine::Batch)),
+        ratio(Engine::Handler),
+        fmt0(instr(Engine::Bare)),
+        ratio(Engine::Bare),
         ours.cpu_us_per_msg(),
         theirs.cpu_us_per_msg(),
         ours.cpu_us_per_msg() / theirs.cpu_us_per_msg(),
