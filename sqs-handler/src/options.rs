@@ -260,10 +260,13 @@ impl QueueOptions {
     /// Without prefetch a freed slot waits one ReceiveMessage round trip (10 to 30 ms against
     /// SQS) before it holds a message again; with I/O-bound handlers of a few hundred
     /// milliseconds that is a tenth of the throughput. A prefetched message is invisible while
-    /// it waits, and the heartbeat extends its visibility like a running handler's (so the
-    /// heartbeat runs whenever prefetch is on); its handler timeout starts when it starts.
+    /// it waits, and the heartbeat extends its visibility like a running handler's (with
+    /// prefetch the heartbeat runs even when a short handler timeout would make it unneeded;
+    /// with [`heartbeat(false)`](Self::heartbeat) a message that waits longer than the
+    /// visibility timeout is delivered again); its handler timeout starts when it starts.
     /// The cost: up to `concurrency + n` messages are held, and on FIFO queues a waiting
-    /// message's group waits with it. About the receive latency times the rate (messages per
+    /// message's group waits with it. A Lambda function receives nothing itself (Lambda polls),
+    /// so prefetch does not apply there. About the receive latency times the rate (messages per
     /// second) is enough: 500 handlers of 100 ms each, against an endpoint that answers a
     /// receive in 10 to 20 ms, ran at 95% of their 5,000 messages per second with 100, and at
     /// 83% without (the `io` scenario of the repository's BENCHMARKS.md).
