@@ -377,6 +377,99 @@ conformance!(
 );
 
 #[tokio::test]
+async fn shutdown_releases_prefetched_messages_without_starting_them() {
+    let ep = Endpoint::local().await;
+    let url = ep
+        .create_queue("ahead-stop", &[("VisibilityTimeout", "60")])
+        .await;
+    send(&ep, "ahead-stop", ["m0".to_owned(), "m1".to_owned()]).await;
+    let log = Log::default();
+    let running = Running::start(
+        consumer(&ep)
+            .queue(
+                ep.name("ahead-stop"),
+                QueueOptions::default()
+                    .concurrency(1)
+                    .prefetch(1)
+                    .wait_time(Duration::from_secs(1)),
+            )
+            .handler(
+                ep.name("ahead-stop"),
+                |Body(b): Body, State(log): State<Log>| async move {
+                    log.push(&b);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                },
+            )
+            .state(log.clone())
+            .build()
+            .await
+            .unwrap(),
+    );
+    wait_for("one running, one held", Duration::from_secs(10), || async {
+        let counts = queue_counts(&ep.client, &url).await;
+        (log.bodies().len() == 1 && counts == (0, 2, 0)).then_some(())
+    })
+    .await;
+    running.stop().await;
+    let started = log.bodies();
+    assert_eq!(started.len(), 1, "the waiting message never started");
+    assert_eq!(
+        queue_counts(&ep.client, &url).await,
+        (1, 0, 0),
+        "the running one deleted, the waiting one visible again at once"
+    );
+}
+
+/// On sqs-local only: LocalStack refuses to delete a FIFO message whose receive is older than
+/// its latest visibility timeout value, however it was extended (`_pre_delete_checks` in
+/// `localstack/services/sqs/models.py` compares the time since the receive with
+/// `visibility_timeout`; SQS measures a receipt handle's expiry from the last visibility
+/// change), so no FIFO message can outlive its visibility timeout there.
+#[tokio::test]
+async fn fifo_messages_waiting_their_turn_stay_invisible() {
+    let ep = Endpoint::local().await;
+    // m1 runs 1.5 visibility timeouts while m2, received with it, waits its turn: m2 must
+    // not become visible (and be received again) when m1 is deleted.
+    let (vt, url) = short_visibility_queue(&ep, "turn.fifo").await;
+    let messages = ["m1", "m2"].map(|b| ("G".to_owned(), b.to_owned()));
+    send_fifo(&ep, "turn.fifo", messages).await;
+    let log = Log::default();
+    let running =
+            Running::start(
+                consumer(&ep)
+                    .queue(
+                        ep.name("turn.fifo"),
+                        QueueOptions::default().wait_time(Duration::from_secs(1)),
+                    )
+                    .handler(
+                        ep.name("turn.fifo"),
+                        move |Body(b): Body,
+                              ReceiveCount(n): ReceiveCount,
+                              State(log): State<Log>| async move {
+                            log.push(&format!("{b} receive {n}"));
+                            let ms = if b == "m1" { 1500 } else { 500 };
+                            tokio::time::sleep(Duration::from_millis(ms * vt)).await;
+                        },
+                    )
+                    .state(log.clone())
+                    .build()
+                    .await
+                    .unwrap(),
+            );
+    wait_for(
+        "both handled and deleted",
+        Duration::from_secs(30),
+        || async {
+            let done = log.bodies().len() >= 2;
+            (done && queue_counts(&ep.client, &url).await == (0, 0, 0)).then_some(())
+        },
+    )
+    .await;
+    running.stop().await;
+    assert_eq!(log.bodies(), ["m1 receive 1", "m2 receive 1"]);
+}
+
+#[tokio::test]
 async fn shutdown_under_load_loses_nothing_and_leaves_nothing_invisible() {
     let ep = Endpoint::local().await;
     let url = ep

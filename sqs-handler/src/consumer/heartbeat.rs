@@ -30,11 +30,12 @@ impl Heartbeat {
     /// A heartbeat for `visibility`, or `None` when it could never be needed.
     pub(crate) fn new(shared: Arc<Shared>, visibility: Duration) -> Option<Arc<Self>> {
         // A handler timeout within half the visibility makes it unneeded, unless messages
-        // also wait for a handler slot (prefetch).
+        // also wait: for a handler slot (prefetch), or for their turn in a FIFO group.
         let o = &shared.options;
+        let waits = o.prefetch > 0 || shared.fifo;
         let needed = o.heartbeat
             && !visibility.is_zero()
-            && (o.prefetch > 0 || o.handler_timeout.is_none_or(|t| t > visibility / 2));
+            && (waits || o.handler_timeout.is_none_or(|t| t > visibility / 2));
         needed.then(|| {
             Arc::new(Self {
                 shared,

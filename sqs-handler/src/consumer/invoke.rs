@@ -53,6 +53,7 @@ impl QueueInvoker {
             running: None,
             backlog: tokio::sync::watch::channel(false).0,
             deadline: Some(deadline),
+            shutdown: tokio_util::sync::CancellationToken::new(),
             collecting: tokio::sync::Mutex::new(()),
         });
         (worker, ops)

@@ -141,8 +141,14 @@ impl Worker {
         };
         let max = self.shared.options.max_messages.clamp(1, 10);
         let want = limit.unwrap_or(max).min(max) as usize;
-        let held = self.shared.options.concurrency + self.shared.options.prefetch;
-        Some(fill(sem, first, want.min(held)).await)
+        // A batch is handled at once, so it never holds more than the concurrency; messages
+        // handled one by one may be received up to the prefetch ahead.
+        let o = &self.shared.options;
+        let most = match self.dispatch {
+            Dispatch::Batch(_) => o.concurrency,
+            Dispatch::Message(_) => o.concurrency + o.prefetch,
+        };
+        Some(fill(sem, first, want.min(most)).await)
     }
 
     /// Respects the layered service's readiness before taking messages off the queue; false

@@ -64,7 +64,9 @@ pub struct QueueStatus {
     pub queue: String,
     /// True while it polls.
     pub running: bool,
-    /// Messages being handled now.
+    /// Messages received and not yet settled: being handled, or prefetched and waiting for a
+    /// handler slot (a FIFO group's messages waiting for their turn are counted once they
+    /// start).
     pub in_flight: usize,
     /// Messages received so far.
     pub received: u64,

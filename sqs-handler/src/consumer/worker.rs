@@ -157,6 +157,9 @@ pub(super) struct Worker {
     /// When handlers must have finished (a Lambda invocation's deadline less its margin): the
     /// handler timeout is cut to it.
     pub(super) deadline: Option<tokio::time::Instant>,
+    /// Cancelled when shutdown begins: a prefetched message still waiting for a handler slot
+    /// is then released instead of started.
+    pub(super) shutdown: CancellationToken,
     /// Held by the poller collecting capacity for its next receive: the semaphore is fair, so
     /// with every poller waiting on it the permits one receive's handlers free would go one to
     /// each poller, and each would receive a message or two (see `Worker::take_permits`).
@@ -175,7 +178,7 @@ pub(crate) async fn run_queue(
     let (acks, ack_task) = ack::start(shared.clone());
     let heartbeat = Heartbeat::new(shared.clone(), shared.visibility);
     let hb_stop = CancellationToken::new();
-    let hb_task = heartbeat
+    let mut hb_task = heartbeat
         .clone()
         .map(|h| tokio::spawn(h.run(hb_stop.clone())));
     let worker = Arc::new(Worker {
@@ -190,6 +193,7 @@ pub(crate) async fn run_queue(
         running: (shared.options.prefetch > 0).then(|| Semaphore::new(shared.options.concurrency)),
         backlog: tokio::sync::watch::channel(false).0,
         deadline: None,
+        shutdown: shutdown.clone(),
         collecting: tokio::sync::Mutex::new(()),
     });
     tracing::info!(queue = %shared.queue, concurrency = shared.options.concurrency, "consumer started");
@@ -225,6 +229,12 @@ pub(crate) async fn run_queue(
             unfinished = tasks.len(),
             "shutdown deadline passed: cancelling the handlers still running and releasing their messages"
         );
+        // The heartbeat stops first: an extension sent after a cancelled handler's release
+        // would hide its message again for a whole visibility timeout.
+        hb_stop.cancel();
+        if let Some(t) = hb_task.take() {
+            let _ = t.await;
+        }
         tasks.abort_all();
         // Awaiting the aborted tasks runs their guards, which release their messages.
         while tasks.join_next().await.is_some() {}
@@ -280,28 +290,30 @@ impl Worker {
     }
 
     /// Runs a handler's future for `n` messages under its timeout, timed from its start. With
-    /// prefetch it first waits for `n` handler slots (at most the concurrency, so a batch
-    /// larger than it runs alone); the heartbeat covers the wait.
+    /// prefetch it first waits for `n` handler slots (at most the concurrency); the heartbeat
+    /// covers the wait. `None`, without running it, when shutdown begins first: the messages
+    /// are released untouched.
     async fn in_slot<T>(
         &self,
         n: usize,
         fut: impl std::future::Future<Output = Result<T, BoxError>>,
-    ) -> Outcome<T> {
+    ) -> Option<Outcome<T>> {
         let _slot = match &self.running {
             Some(running) => {
-                let n = n.min(self.shared.options.concurrency);
-                // The semaphore is never closed, so this returns with the permits.
-                running
-                    .acquire_many(u32::try_from(n).unwrap_or(u32::MAX))
-                    .await
-                    .ok()
+                let n = u32::try_from(n.min(self.shared.options.concurrency)).unwrap_or(u32::MAX);
+                tokio::select! {
+                    biased;
+                    // The semaphore is never closed, so this returns with the permits.
+                    slot = running.acquire_many(n) => slot.ok(),
+                    _ = self.shutdown.cancelled() => return None,
+                }
             }
             None => None,
         };
         let started = tokio::time::Instant::now();
         let outcome = self.run_guarded(fut).await;
         self.shared.telemetry.handler_time(started.elapsed());
-        outcome
+        Some(outcome)
     }
 
     /// Counts a message in flight and fires `message_received`; the guard undoes the count.
@@ -330,28 +342,50 @@ impl Worker {
     }
 
     /// Runs `fut` for messages received at `received_at`; registers them with the heartbeat
-    /// only if it is still running at the heartbeat's threshold, and unregisters them after.
+    /// only if it is still running at the heartbeat's threshold (at once when they start after
+    /// it: a message that waited its turn), and unregisters them after.
     async fn with_heartbeat<T>(
         &self,
         messages: &[SqsMessage],
         received_at: tokio::time::Instant,
         fut: impl std::future::Future<Output = T>,
     ) -> T {
+        let handles = || messages.iter().map(|m| m.receipt_handle().to_owned());
+        self.covered(received_at, || handles().collect(), true, fut)
+            .await
+    }
+
+    /// Runs `fut`; once the heartbeat's threshold for messages received at `received_at`
+    /// passes with it still running (at once if it already has), registers the receipt handles
+    /// `due` returns then, and when `unregister` is set unregisters them after.
+    async fn covered<T>(
+        &self,
+        received_at: tokio::time::Instant,
+        due: impl FnOnce() -> Vec<String>,
+        unregister: bool,
+        fut: impl std::future::Future<Output = T>,
+    ) -> T {
         let Some(hb) = &self.heartbeat else {
             return fut.await;
         };
         tokio::pin!(fut);
-        tokio::select! {
-            biased;
-            out = &mut fut => return out,
-            _ = tokio::time::sleep_until(received_at + hb.threshold()) => {}
+        let threshold = received_at + hb.threshold();
+        if tokio::time::Instant::now() < threshold {
+            tokio::select! {
+                biased;
+                out = &mut fut => return out,
+                _ = tokio::time::sleep_until(threshold) => {}
+            }
         }
-        for m in messages {
-            hb.register(m.receipt_handle(), received_at).await;
+        let handles = due();
+        for h in &handles {
+            hb.register(h, received_at).await;
         }
         let out = fut.await;
-        for m in messages {
-            hb.unregister(m.receipt_handle()).await;
+        if unregister {
+            for h in &handles {
+                hb.unregister(h).await;
+            }
         }
         out
     }
@@ -391,6 +425,11 @@ impl Worker {
             let outcome = self
                 .with_heartbeat(std::slice::from_ref(&message), received_at, run)
                 .await;
+            let Some(outcome) = outcome else {
+                // Shutdown began while it waited for a slot: the guard releases it untouched.
+                recorded.record("sqs_handler.outcome", "released");
+                return Some(MessageAction::Released(Duration::ZERO));
+            };
             guard.acknowledged = acknowledged.load(Ordering::SeqCst);
             let action = self.settle(&mut guard, outcome.into()).await;
             let manual = self.shared.options.ack_mode == AckMode::Manual;
@@ -606,7 +645,8 @@ impl Worker {
     /// FIFO: one group's messages in order. A message that fails with a retryable failure
     /// stops the group: it and the group's later messages of this receive are made visible
     /// again together (see [`Worker::release_group`]). A message deleted or forwarded as
-    /// non-retryable does not stop the group.
+    /// non-retryable does not stop the group. The messages waiting for their turn are kept
+    /// invisible by the heartbeat, and released at once if the task is aborted.
     pub(super) async fn process_group(
         self: Arc<Self>,
         base: HandlerService,
@@ -615,25 +655,48 @@ impl Worker {
         tracker: Option<Arc<ResponseTracker>>,
         received_at: tokio::time::Instant,
     ) {
-        let mut rest = messages.into_iter();
-        while let Some(message) = rest.next() {
-            let handle = message.receipt_handle().to_owned();
-            let leads = rest.len() > 0;
-            let action = self.handle(base.clone(), message, received_at, leads).await;
-            permits.pop();
-            self.finished(tracker.as_deref(), 1).await;
-            let Some(secs) = self.stops_group(action.as_ref()) else {
-                continue;
-            };
-            let remaining: Vec<SqsMessage> = rest.collect();
-            if !remaining.is_empty() {
-                let handles = std::iter::once(handle)
-                    .chain(remaining.iter().map(|m| m.receipt_handle().to_owned()));
-                self.release_group(handles.collect(), secs).await;
+        let waiting = Waiting::new(&self.acks, &messages);
+        let run = async {
+            let mut rest = messages.into_iter();
+            while let Some(message) = rest.next() {
+                let handle = message.receipt_handle().to_owned();
+                waiting.start();
+                let leads = rest.len() > 0;
+                let action = self.handle(base.clone(), message, received_at, leads).await;
+                permits.pop();
+                self.finished(tracker.as_deref(), 1).await;
+                let Some(secs) = self.stops_group(action.as_ref()) else {
+                    continue;
+                };
+                let remaining = rest.len();
+                if remaining > 0 {
+                    let handles = waiting.stop(handle);
+                    if let Some(hb) = &self.heartbeat {
+                        for h in &handles[1..] {
+                            hb.unregister(h).await;
+                        }
+                    }
+                    self.release_group(handles, secs).await;
+                    waiting.clear();
+                }
+                self.finished(tracker.as_deref(), remaining).await;
+                return;
             }
-            self.finished(tracker.as_deref(), remaining.len()).await;
-            return;
-        }
+        };
+        self.cover_waiting(&waiting, received_at, run).await;
+    }
+
+    /// Keeps a FIFO group's waiting messages invisible: once the heartbeat's threshold passes,
+    /// those still waiting for their turn are registered; each is unregistered when its own
+    /// handling ends (see [`Worker::with_heartbeat`]), or before the group is released.
+    async fn cover_waiting<T>(
+        &self,
+        waiting: &Waiting<'_>,
+        received_at: tokio::time::Instant,
+        fut: impl std::future::Future<Output = T>,
+    ) -> T {
+        self.covered(received_at, || waiting.still_waiting(), false, fut)
+            .await
     }
 
     /// The visibility a FIFO group returns with when a message ended with `action`, or `None`
@@ -688,6 +751,12 @@ impl Worker {
             };
             let run = self.in_slot(messages.len(), f(ctx));
             let outcome = self.with_heartbeat(&messages, received_at, run).await;
+            let Some(outcome) = outcome else {
+                // Shutdown began while they waited for slots: the guards release them.
+                drop(guards);
+                self.finished(tracker.as_deref(), messages.len()).await;
+                return;
+            };
             let mut verdicts = Verdicts::from(outcome);
             if self.shared.fifo {
                 self.settle_fifo_batch(&mut guards, &mut verdicts).await;
@@ -721,28 +790,108 @@ impl Worker {
     /// handler said of them (they would otherwise be consumed ahead of the failed one), and
     /// return with it (see [`Worker::release_group`]).
     async fn settle_fifo_batch(&self, guards: &mut [InFlight<'_>], verdicts: &mut Verdicts) {
-        let mut stopped: Vec<(Option<&str>, Duration, Vec<String>)> = Vec::new();
+        // Per stopped group: its id, when it returns, and the indices of its messages (the
+        // failed one first). They stay unsettled until released, so that an abort in between
+        // releases them (see `InFlight`).
+        let mut stopped: Vec<(Option<&str>, Duration, Vec<usize>)> = Vec::new();
         for i in 0..guards.len() {
-            let group = guards[i].message.message_group_id();
-            let handle = guards[i].message.receipt_handle().to_owned();
+            let message: &SqsMessage = guards[i].message;
+            let group = message.message_group_id();
             if let Some((_, _, held)) = stopped.iter_mut().find(|(g, _, _)| *g == group) {
-                guards[i].settled = true;
-                held.push(handle);
+                held.push(i);
                 continue;
             }
             guards[i].leads_group = guards[i + 1..]
                 .iter()
                 .any(|later| later.message.message_group_id() == group);
-            let verdict = verdicts.of(guards[i].message);
+            let verdict = verdicts.of(message);
             let action = self.settle(&mut guards[i], verdict).await;
             if let Some(after) = self.stops_group(action.as_ref()) {
-                stopped.push((group, after, vec![handle]));
+                guards[i].settled = !guards[i].leads_group;
+                stopped.push((group, after, vec![i]));
             }
         }
-        for (_, after, handles) in stopped {
-            if handles.len() > 1 {
-                self.release_group(handles, after).await;
+        for (_, after, held) in stopped {
+            if held.len() > 1 {
+                let handles = held
+                    .iter()
+                    .map(|&i| guards[i].message.receipt_handle().to_owned());
+                self.release_group(handles.collect(), after).await;
+                for i in held {
+                    guards[i].settled = true;
+                }
             }
+        }
+    }
+}
+
+/// A FIFO group's messages waiting for their turn in [`Worker::process_group`]. Dropped with
+/// some left (the task aborted at the shutdown deadline), it releases them at once, so that
+/// none stays invisible.
+struct Waiting<'a> {
+    acks: &'a Acks,
+    state: std::sync::Mutex<WaitingState>,
+}
+
+#[derive(Default)]
+struct WaitingState {
+    /// Receipt handles, in the group's order.
+    handles: std::collections::VecDeque<String>,
+    /// The group stopped: its handles are being released, no longer kept invisible.
+    stopped: bool,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(acks: &'a Acks, messages: &[SqsMessage]) -> Self {
+        let handles = messages
+            .iter()
+            .map(|m| m.receipt_handle().to_owned())
+            .collect();
+        Self {
+            acks,
+            state: std::sync::Mutex::new(WaitingState {
+                handles,
+                stopped: false,
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, WaitingState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next message starts: its handle leaves the list (its own guard covers it now).
+    fn start(&self) {
+        self.state().handles.pop_front();
+    }
+
+    /// The group stopped at the message with `failed`: the handles to release together, the
+    /// failed one first. Until [`clear`](Self::clear), an abort still releases them.
+    fn stop(&self, failed: String) -> Vec<String> {
+        let mut st = self.state();
+        st.stopped = true;
+        st.handles.push_front(failed);
+        st.handles.iter().cloned().collect()
+    }
+
+    fn clear(&self) {
+        self.state().handles.clear();
+    }
+
+    /// The handles still waiting, for the heartbeat; none once the group stopped.
+    fn still_waiting(&self) -> Vec<String> {
+        let st = self.state();
+        if st.stopped {
+            return Vec::new();
+        }
+        st.handles.iter().cloned().collect()
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        for h in self.state().handles.drain(..) {
+            self.acks.change_visibility(&h, Duration::ZERO);
         }
     }
 }
