@@ -420,53 +420,65 @@ async fn shutdown_releases_prefetched_messages_without_starting_them() {
     );
 }
 
+/// One FIFO group received at once, its handlers running `ms` milliseconds per message,
+/// with a 1 s visibility timeout: every message is handled once, in order, never received
+/// again while it waits its turn.
+///
 /// On sqs-local only: LocalStack refuses to delete a FIFO message whose receive is older than
 /// its latest visibility timeout value, however it was extended (`_pre_delete_checks` in
 /// `localstack/services/sqs/models.py` compares the time since the receive with
 /// `visibility_timeout`; SQS measures a receipt handle's expiry from the last visibility
 /// change), so no FIFO message can outlive its visibility timeout there.
-#[tokio::test]
-async fn fifo_messages_waiting_their_turn_stay_invisible() {
+async fn fifo_group_waits_invisible(queue: &str, ms: &[u64], options: QueueOptions) {
     let ep = Endpoint::local().await;
-    // m1 runs 1.5 visibility timeouts while m2, received with it, waits its turn: m2 must
-    // not become visible (and be received again) when m1 is deleted.
-    let (vt, url) = short_visibility_queue(&ep, "turn.fifo").await;
-    let messages = ["m1", "m2"].map(|b| ("G".to_owned(), b.to_owned()));
-    send_fifo(&ep, "turn.fifo", messages).await;
+    let (_, url) = short_visibility_queue(&ep, queue).await;
+    let runs: HashMap<String, u64> = (0..ms.len()).map(|i| (format!("m{i}"), ms[i])).collect();
+    let bodies = (0..ms.len()).map(|i| ("G".to_owned(), format!("m{i}")));
+    send_fifo(&ep, queue, bodies).await;
     let log = Log::default();
-    let running =
-            Running::start(
-                consumer(&ep)
-                    .queue(
-                        ep.name("turn.fifo"),
-                        QueueOptions::default().wait_time(Duration::from_secs(1)),
-                    )
-                    .handler(
-                        ep.name("turn.fifo"),
-                        move |Body(b): Body,
-                              ReceiveCount(n): ReceiveCount,
-                              State(log): State<Log>| async move {
-                            log.push(&format!("{b} receive {n}"));
-                            let ms = if b == "m1" { 1500 } else { 500 };
-                            tokio::time::sleep(Duration::from_millis(ms * vt)).await;
-                        },
-                    )
-                    .state(log.clone())
-                    .build()
-                    .await
-                    .unwrap(),
-            );
+    let handler = move |Body(b): Body, ReceiveCount(n): ReceiveCount, State(log): State<Log>| {
+        let run = Duration::from_millis(runs[&b]);
+        async move {
+            log.push(&format!("{b} receive {n}"));
+            tokio::time::sleep(run).await;
+        }
+    };
+    let running = Running::start(
+        consumer(&ep)
+            .queue(ep.name(queue), options.wait_time(Duration::from_secs(1)))
+            .handler(ep.name(queue), handler)
+            .state(log.clone())
+            .build()
+            .await
+            .unwrap(),
+    );
     wait_for(
-        "both handled and deleted",
+        "all handled and deleted",
         Duration::from_secs(30),
         || async {
-            let done = log.bodies().len() >= 2;
+            let done = log.bodies().len() >= ms.len();
             (done && queue_counts(&ep.client, &url).await == (0, 0, 0)).then_some(())
         },
     )
     .await;
     running.stop().await;
-    assert_eq!(log.bodies(), ["m1 receive 1", "m2 receive 1"]);
+    let expected: Vec<String> = (0..ms.len()).map(|i| format!("m{i} receive 1")).collect();
+    assert_eq!(log.bodies(), expected);
+}
+
+#[tokio::test]
+async fn fifo_messages_waiting_their_turn_stay_invisible() {
+    // m0 runs 1.5 visibility timeouts while m1 waits its turn: m1 must not become visible
+    // (and be received again) when m0 is deleted.
+    fifo_group_waits_invisible("turn.fifo", &[1500, 500], QueueOptions::default()).await;
+}
+
+#[tokio::test]
+async fn fifo_messages_behind_short_timeouts_stay_invisible() {
+    // A handler timeout of half the visibility makes the heartbeat unneeded for a running
+    // handler, but m3 waits three handlers (1.35 visibility timeouts) for its turn.
+    let options = QueueOptions::default().handler_timeout(Duration::from_millis(500));
+    fifo_group_waits_invisible("short.fifo", &[450, 450, 450, 100], options).await;
 }
 
 #[tokio::test]
