@@ -265,7 +265,8 @@ impl QueueOptions {
     /// with [`heartbeat(false)`](Self::heartbeat) a message that waits longer than the
     /// visibility timeout is delivered again); its handler timeout starts when it starts.
     /// At shutdown, messages still waiting are released without being started. A batch
-    /// handler is never given more messages at once than the concurrency.
+    /// handler is never given more messages at once than the concurrency (in a worker; a Lambda
+    /// function hands it the whole event).
     /// The cost: up to `concurrency + n` messages are held, and on FIFO queues a waiting
     /// message's group waits with it. A Lambda function receives nothing itself (Lambda polls),
     /// so prefetch does not apply there. About the receive latency times the rate (messages per
@@ -342,7 +343,9 @@ impl QueueOptions {
     }
 
     /// Turns the visibility heartbeat on or off (on by default): while a handler runs past half
-    /// the visibility timeout, its message's visibility is extended. See [Visibility
+    /// the visibility timeout, its message's visibility is extended, and so is a waiting
+    /// message's (a FIFO group's later messages, prefetched ones). Off, a message that runs or
+    /// waits longer than the visibility timeout is received again. See [Visibility
     /// heartbeat](crate::guide::consumer#visibility-heartbeat).
     ///
     /// ```

@@ -481,6 +481,64 @@ async fn fifo_messages_behind_short_timeouts_stay_invisible() {
     fifo_group_waits_invisible("short.fifo", &[450, 450, 450, 100], options).await;
 }
 
+conformance!(
+    fifo_response_processed_fires_once_per_receive,
+    |ep: Endpoint| async move {
+        // One receive of A (group GA) and B (group GB); B fails once and stops its group.
+        let url = ep.create_queue("resp.fifo", &[]).await;
+        let messages = [("GA", "A"), ("GB", "B")].map(|(g, b)| (g.to_owned(), b.to_owned()));
+        send_fifo(&ep, "resp.fifo", messages).await;
+        let log = Log::default();
+        let failed_once = Arc::new(AtomicUsize::new(0));
+        let running = Running::start(
+            consumer(&ep)
+                .queue(
+                    ep.name("resp.fifo"),
+                    QueueOptions::default()
+                        .retry(RetryPolicy::ReleaseImmediately)
+                        .wait_time(Duration::from_secs(1)),
+                )
+                .handler(
+                    ep.name("resp.fifo"),
+                    |Body(b): Body,
+                     State(log): State<Log>,
+                     State(failed): State<Arc<AtomicUsize>>| async move {
+                        log.push(&b);
+                        if b == "B" && failed.fetch_add(1, Ordering::SeqCst) == 0 {
+                            return Err::<(), BoxError>("first attempt fails".into());
+                        }
+                        Ok(())
+                    },
+                )
+                .hook(
+                    ep.name("resp.fifo"),
+                    |e: ResponseProcessed, State(log): State<Log>| async move {
+                        log.event(format!("response of {}", e.messages));
+                    },
+                )
+                .state(log.clone())
+                .state(failed_once.clone())
+                .build()
+                .await
+                .unwrap(),
+        );
+        wait_for(
+            "B handled twice and both deleted",
+            Duration::from_secs(30),
+            || async {
+                let done = log.bodies().len() == 3;
+                (done && queue_counts(&ep.client, &url).await == (0, 0, 0)).then_some(())
+            },
+        )
+        .await;
+        running.stop().await;
+        let mut first = log.bodies()[..2].to_vec();
+        first.sort();
+        assert_eq!(first, ["A", "B"], "A and B came in one receive");
+        assert_eq!(log.events(), ["response of 2", "response of 1"]);
+    }
+);
+
 #[tokio::test]
 async fn shutdown_under_load_loses_nothing_and_leaves_nothing_invisible() {
     let ep = Endpoint::local().await;

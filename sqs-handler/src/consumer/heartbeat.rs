@@ -1,10 +1,11 @@
 //! Keeps long-running messages invisible: while a handler runs past half its visibility
 //! timeout, the message's visibility is extended by the timeout again, in batches.
 //!
-//! Only messages still running at half the timeout are registered (a timer in the message's own
-//! task), so short handlers cost no locking. A message is unregistered before it is deleted or
-//! released, and unregistering waits for an
-//! extension in flight to finish, so no extension is ever sent after a delete or a release.
+//! Only messages still running, or still waiting (a FIFO group's later messages, prefetched
+//! messages waiting for a handler slot), at half the timeout are registered (a timer in the
+//! message's own task), so short handlers cost no locking. A message is unregistered before it
+//! is deleted or released, and unregistering waits for an extension in flight to finish, so no
+//! extension is ever sent after a delete or a release.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,10 +58,12 @@ impl Heartbeat {
 
     /// Starts extending a message whose visibility ends `visibility` after `received_at`.
     pub(crate) async fn register(&self, receipt_handle: &str, received_at: Instant) {
+        // Registered again (a waiting FIFO message whose turn came): keep the extended deadline.
         self.entries
             .lock()
             .await
-            .insert(receipt_handle.to_owned(), received_at + self.visibility);
+            .entry(receipt_handle.to_owned())
+            .or_insert(received_at + self.visibility);
     }
 
     /// Stops extending; returns once no extension for it is in flight.

@@ -5,7 +5,8 @@
 //! client went away: it would take the messages that shutdown releases a moment later and
 //! send them to a connection nobody reads, leaving them invisible for the visibility timeout
 //! with a receive count spent for nothing (aws-sdk-java-v2#1395, aws-sdk-go-v2#2068). So the
-//! poll runs to its end (at most the wait time) and its messages are handled like any others.
+//! poll runs to its end (at most the wait time) and its messages are handled like any others
+//! (with prefetch, those that find no free handler slot are released untouched).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -166,6 +166,9 @@ pub(super) struct Worker {
     pub(super) collecting: tokio::sync::Mutex<()>,
 }
 
+/// How long the drain waits for the heartbeat's extension in flight before aborting it.
+const HEARTBEAT_STOP: Duration = Duration::from_secs(1);
+
 /// Runs one queue until `shutdown`, then drains for up to `drain_timeout`.
 pub(crate) async fn run_queue(
     shared: Arc<Shared>,
@@ -232,8 +235,12 @@ pub(crate) async fn run_queue(
         // The heartbeat stops first: an extension sent after a cancelled handler's release
         // would hide its message again for a whole visibility timeout.
         hb_stop.cancel();
-        if let Some(t) = hb_task.take() {
-            let _ = t.await;
+        if let Some(mut t) = hb_task.take() {
+            // An extension in flight may finish; a slow or unreachable SQS must not hold
+            // shutdown past its deadline for long.
+            if tokio::time::timeout(HEARTBEAT_STOP, &mut t).await.is_err() {
+                t.abort();
+            }
         }
         tasks.abort_all();
         // Awaiting the aborted tasks runs their guards, which release their messages.
@@ -264,7 +271,9 @@ impl Worker {
     }
 
     pub(super) async fn finished(&self, tracker: Option<&ResponseTracker>, n: usize) {
-        let Some(t) = tracker else { return };
+        let Some(t) = tracker.filter(|_| n > 0) else {
+            return;
+        };
         if t.remaining.fetch_sub(n, Ordering::AcqRel) == n {
             let event = Event::ResponseProcessed(ResponseProcessed {
                 queue: self.shared.queue.clone(),
@@ -426,9 +435,12 @@ impl Worker {
                 .with_heartbeat(std::slice::from_ref(&message), received_at, run)
                 .await;
             let Some(outcome) = outcome else {
-                // Shutdown began while it waited for a slot: the guard releases it untouched.
+                // Shutdown began while it waited for a slot: released untouched (by its FIFO
+                // group's release when it leads one).
+                let action = MessageAction::Released(Duration::ZERO);
+                self.apply(&mut guard, &action);
                 recorded.record("sqs_handler.outcome", "released");
-                return Some(MessageAction::Released(Duration::ZERO));
+                return Some(action);
             };
             guard.acknowledged = acknowledged.load(Ordering::SeqCst);
             let action = self.settle(&mut guard, outcome.into()).await;
@@ -664,8 +676,8 @@ impl Worker {
                 let leads = rest.len() > 0;
                 let action = self.handle(base.clone(), message, received_at, leads).await;
                 permits.pop();
-                self.finished(tracker.as_deref(), 1).await;
                 let Some(secs) = self.stops_group(action.as_ref()) else {
+                    self.finished(tracker.as_deref(), 1).await;
                     continue;
                 };
                 let remaining = rest.len();
@@ -679,7 +691,8 @@ impl Worker {
                     self.release_group(handles, secs).await;
                     waiting.clear();
                 }
-                self.finished(tracker.as_deref(), remaining).await;
+                // Counted after the release: until it, the stopped message is covered only here.
+                self.finished(tracker.as_deref(), 1 + remaining).await;
                 return;
             }
         };
