@@ -49,6 +49,14 @@ async fn send(ep: &Endpoint, queue: &str, bodies: impl IntoIterator<Item = Strin
     assert!(report.is_complete(), "send failures: {:?}", report.failed);
 }
 
+/// A consumer of `queue` that releases a failed message at once, with 1 s long polls.
+fn releasing_consumer(ep: &Endpoint, queue: &str) -> sqs_handler::SqsConsumerBuilder {
+    let options = QueueOptions::default()
+        .retry(RetryPolicy::ReleaseImmediately)
+        .wait_time(Duration::from_secs(1));
+    consumer(ep).queue(ep.name(queue), options)
+}
+
 /// Sends `(group, body)` pairs to a FIFO queue in order, each body its own deduplication id.
 async fn send_fifo(
     ep: &Endpoint,
@@ -491,13 +499,7 @@ conformance!(
         let log = Log::default();
         let failed_once = Arc::new(AtomicUsize::new(0));
         let running = Running::start(
-            consumer(&ep)
-                .queue(
-                    ep.name("resp.fifo"),
-                    QueueOptions::default()
-                        .retry(RetryPolicy::ReleaseImmediately)
-                        .wait_time(Duration::from_secs(1)),
-                )
+            releasing_consumer(&ep, "resp.fifo")
                 .handler(
                     ep.name("resp.fifo"),
                     |Body(b): Body,
@@ -1117,13 +1119,7 @@ conformance!(
         let log = Log::default();
         let failed_once = Arc::new(AtomicUsize::new(0));
         let running = Running::start(
-            consumer(&ep)
-                .queue(
-                    ep.name("held.fifo"),
-                    QueueOptions::default()
-                        .retry(RetryPolicy::ReleaseImmediately)
-                        .wait_time(Duration::from_secs(1)),
-                )
+            releasing_consumer(&ep, "held.fifo")
                 .batch_handler(
                     ep.name("held.fifo"),
                     |Batch(messages): Batch,
