@@ -264,6 +264,9 @@ impl HandlerTest {
             acknowledgements.push(match op {
                 AckOp::Delete(_) => "delete".to_owned(),
                 AckOp::Visibility(_, secs) => format!("visibility {secs} s"),
+                AckOp::Group(handles, secs) => {
+                    format!("visibility {secs} s for {} messages", handles.len())
+                }
             });
         }
         TestOutcome {

@@ -29,6 +29,9 @@ pub(crate) enum AckOp {
     Delete(String),
     /// Set its visibility, in seconds from now.
     Visibility(String, i32),
+    /// Set these messages' visibility together, in one call and in this order: a stopped
+    /// FIFO group, the failed message first.
+    Group(Vec<String>, i32),
 }
 
 /// Sends acknowledgements to the queue's batcher.
@@ -51,8 +54,15 @@ impl Acks {
     }
 
     pub(crate) fn change_visibility(&self, receipt_handle: &str, visibility: Duration) {
-        let secs = i32::try_from(visibility.as_secs()).unwrap_or(43_200);
-        self.send(AckOp::Visibility(receipt_handle.to_owned(), secs));
+        self.send(AckOp::Visibility(
+            receipt_handle.to_owned(),
+            secs(visibility),
+        ));
+    }
+
+    /// Makes a stopped FIFO group's messages visible again after `visibility`, together.
+    pub(crate) fn release_group(&self, receipt_handles: Vec<String>, visibility: Duration) {
+        self.send(AckOp::Group(receipt_handles, secs(visibility)));
     }
 
     fn send(&self, op: AckOp) {
@@ -62,6 +72,11 @@ impl Acks {
             tracing::error!("acknowledgement dropped: the batcher has stopped");
         }
     }
+}
+
+/// A visibility in whole seconds, at most SQS's 12 hours.
+fn secs(visibility: Duration) -> i32 {
+    i32::try_from(visibility.as_secs()).unwrap_or(43_200)
 }
 
 /// At most this many batch requests in flight per queue.
@@ -110,6 +125,13 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckOp>) {
                 } else if !deletes.contains(&h) {
                     changes.push((h, secs));
                 }
+            }
+            AckOp::Group(handles, secs) => {
+                // Its own call, so that SQS (and an emulator without group locks) returns the
+                // group's messages in order.
+                changes.retain(|(c, _)| !handles.contains(c));
+                let mut group = handles.into_iter().map(|h| (h, secs)).collect();
+                flush(&shared, &limit, &mut flushes, &mut group, change_batch).await;
             }
         }
         if deletes.len() >= 10 {
@@ -273,7 +295,7 @@ pub(crate) fn visibility_entries<'a>(
         .collect()
 }
 
-pub(crate) async fn change_batch(shared: Arc<Shared>, changes: Vec<(String, i32)>) {
+async fn change_batch(shared: Arc<Shared>, changes: Vec<(String, i32)>) {
     let call = |changes: &[(String, i32)]| -> BoxFuture<'static, _> {
         let entries = visibility_entries(changes.iter().map(|(h, secs)| (h.as_str(), *secs)));
         let request = shared

@@ -68,17 +68,14 @@ impl QueueInvoker {
         deadline: Instant,
     ) -> HashSet<String> {
         let (worker, mut ops) = self.worker(deadline);
-        let ids: Vec<(String, String)> = messages
-            .iter()
-            .map(|m| (m.message_id().to_owned(), m.receipt_handle().to_owned()))
-            .collect();
+        let all = messages.clone();
         worker
             .process_batch(f, messages, Vec::new(), None, Instant::now())
             .await;
         let deleted = deleted(&mut ops);
-        ids.into_iter()
-            .filter(|(_, handle)| !deleted.contains(handle))
-            .map(|(id, _)| id)
+        all.iter()
+            .filter(|m| !deleted.contains(m.receipt_handle()))
+            .map(|m| m.message_id().to_owned())
             .collect()
     }
 

@@ -671,8 +671,7 @@ impl Worker {
         let run = async {
             let mut rest = messages.into_iter();
             while let Some(message) = rest.next() {
-                let handle = message.receipt_handle().to_owned();
-                waiting.start();
+                let current = waiting.start();
                 let leads = rest.len() > 0;
                 let action = self.handle(base.clone(), message, received_at, leads).await;
                 permits.pop();
@@ -682,13 +681,13 @@ impl Worker {
                 };
                 let remaining = rest.len();
                 if remaining > 0 {
-                    let handles = waiting.stop(handle);
+                    let handles = waiting.stop(current);
                     if let Some(hb) = &self.heartbeat {
                         for h in &handles[1..] {
                             hb.unregister(h).await;
                         }
                     }
-                    self.release_group(handles, secs).await;
+                    self.release_group(handles, secs);
                     waiting.clear();
                 }
                 // Counted after the release: until it, the stopped message is covered only here.
@@ -727,19 +726,11 @@ impl Worker {
     /// the queue's visibility timeout when the policy leaves messages), so that the group is
     /// redelivered from the failed message on every endpoint. SQS would keep the group locked
     /// while the failed message is in flight, but an emulator that does not (LocalStack) would
-    /// hand out the later ones first. In a Lambda invocation nothing is sent: the function
-    /// reports the messages, and Lambda returns them together.
-    async fn release_group(&self, handles: Vec<String>, after: Duration) {
-        if self.deadline.is_some() {
-            return;
-        }
-        let secs = i32::try_from(after.as_secs()).unwrap_or(i32::MAX);
-        tracing::debug!(queue = %self.shared.queue, released = handles.len(), secs, "FIFO group stopped at a failure; it and the later messages return together");
-        ack::change_batch(
-            self.shared.clone(),
-            handles.into_iter().map(|h| (h, secs)).collect(),
-        )
-        .await;
+    /// hand out the later ones first. In a Lambda invocation the release is only recorded: the
+    /// function reports the messages, and Lambda returns them.
+    fn release_group(&self, handles: Vec<String>, after: Duration) {
+        tracing::debug!(queue = %self.shared.queue, released = handles.len(), ?after, "FIFO group stopped at a failure; it and the later messages return together");
+        self.acks.release_group(handles, after);
     }
 
     pub(super) async fn process_batch(
@@ -829,7 +820,7 @@ impl Worker {
                 let handles = held
                     .iter()
                     .map(|&i| guards[i].message.receipt_handle().to_owned());
-                self.release_group(handles.collect(), after).await;
+                self.release_group(handles.collect(), after);
                 for i in held {
                     guards[i].settled = true;
                 }
@@ -846,24 +837,20 @@ struct Waiting<'a> {
     state: std::sync::Mutex<WaitingState>,
 }
 
-#[derive(Default)]
 struct WaitingState {
-    /// Receipt handles, in the group's order.
-    handles: std::collections::VecDeque<String>,
-    /// The group stopped: its handles are being released, no longer kept invisible.
+    /// In the group's order; each leaves as it starts (its own guard covers it then).
+    messages: std::collections::VecDeque<SqsMessage>,
+    /// The group stopped: its messages are being released, no longer kept invisible.
     stopped: bool,
 }
 
 impl<'a> Waiting<'a> {
     fn new(acks: &'a Acks, messages: &[SqsMessage]) -> Self {
-        let handles = messages
-            .iter()
-            .map(|m| m.receipt_handle().to_owned())
-            .collect();
+        let messages = messages.iter().cloned().collect();
         Self {
             acks,
             state: std::sync::Mutex::new(WaitingState {
-                handles,
+                messages,
                 stopped: false,
             }),
         }
@@ -873,38 +860,46 @@ impl<'a> Waiting<'a> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The next message starts: its handle leaves the list (its own guard covers it now).
-    fn start(&self) {
-        self.state().handles.pop_front();
+    /// The next message starts: it leaves the list, and is returned.
+    fn start(&self) -> Option<SqsMessage> {
+        self.state().messages.pop_front()
     }
 
-    /// The group stopped at the message with `failed`: the handles to release together, the
-    /// failed one first. Until [`clear`](Self::clear), an abort still releases them.
-    fn stop(&self, failed: String) -> Vec<String> {
+    /// The group stopped at `failed`: the receipt handles to release together, the failed
+    /// message's first. Until [`clear`](Self::clear), an abort still releases them.
+    fn stop(&self, failed: Option<SqsMessage>) -> Vec<String> {
         let mut st = self.state();
         st.stopped = true;
-        st.handles.push_front(failed);
-        st.handles.iter().cloned().collect()
+        st.messages.extend(failed);
+        st.messages.rotate_right(1);
+        st.messages
+            .iter()
+            .map(|m| m.receipt_handle().to_owned())
+            .collect()
     }
 
     fn clear(&self) {
-        self.state().handles.clear();
+        self.state().messages.clear();
     }
 
-    /// The handles still waiting, for the heartbeat; none once the group stopped.
+    /// The receipt handles still waiting, for the heartbeat; none once the group stopped.
     fn still_waiting(&self) -> Vec<String> {
         let st = self.state();
         if st.stopped {
             return Vec::new();
         }
-        st.handles.iter().cloned().collect()
+        st.messages
+            .iter()
+            .map(|m| m.receipt_handle().to_owned())
+            .collect()
     }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        for h in self.state().handles.drain(..) {
-            self.acks.change_visibility(&h, Duration::ZERO);
+        for m in self.state().messages.drain(..) {
+            self.acks
+                .change_visibility(m.receipt_handle(), Duration::ZERO);
         }
     }
 }
