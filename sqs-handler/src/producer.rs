@@ -246,12 +246,7 @@ impl OutgoingMessage {
             + self
                 .attributes
                 .iter()
-                .map(|(k, v)| {
-                    k.len()
-                        + v.data_type().len()
-                        + v.string_value().map_or(0, str::len)
-                        + v.binary_value().map_or(0, |b| b.as_ref().len())
-                })
+                .map(|(k, v)| attribute_size(k, v))
                 .sum::<usize>()
     }
 
@@ -782,6 +777,14 @@ fn attribute_name_problem(name: &str) -> Option<&'static str> {
 
 /// The span of a send (kind producer: with the `opentelemetry` feature its context is what the
 /// messages carry), named `send {queue}` by the OpenTelemetry messaging conventions.
+/// What SQS counts of one message attribute towards the message's size: name, type and value.
+pub(crate) fn attribute_size(name: &str, value: &MessageAttributeValue) -> usize {
+    name.len()
+        + value.data_type().len()
+        + value.string_value().map_or(0, str::len)
+        + value.binary_value().map_or(0, |b| b.as_ref().len())
+}
+
 fn send_span(queue: &str, count: usize) -> tracing::Span {
     let name = format!("send {queue}");
     let span = tracing::info_span!(

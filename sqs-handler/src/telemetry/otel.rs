@@ -73,19 +73,23 @@ pub(crate) fn inject(
     }
     let mut added = 0;
     for (name, value) in wanted {
-        let size = name.len() + "String".len() + value.len();
-        if attributes.contains_key(name) || attributes.len() >= 10 || size > room {
+        if attributes.contains_key(name) || attributes.len() >= 10 {
             continue;
         }
-        room -= size;
-        if let Ok(v) = MessageAttributeValue::builder()
+        let Ok(v) = MessageAttributeValue::builder()
             .data_type("String")
             .string_value(value)
             .build()
-        {
-            attributes.insert(name.to_owned(), v);
-            added += 1;
+        else {
+            continue;
+        };
+        let size = crate::producer::attribute_size(name, &v);
+        if size > room {
+            continue;
         }
+        room -= size;
+        attributes.insert(name.to_owned(), v);
+        added += 1;
     }
     added
 }
