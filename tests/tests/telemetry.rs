@@ -55,6 +55,32 @@ fn attribute(span: &SpanData, key: &str) -> Option<String> {
         .map(|kv| kv.value.to_string())
 }
 
+/// The messaging conventions every span of `queue` follows: its kind, `messaging.system`,
+/// the operation type and name, the destination, and the queue URL.
+fn assert_messaging(span: &SpanData, kind: SpanKind, operation: &str, queue: &str) {
+    assert_eq!(span.span_kind, kind, "{}", span.name);
+    let expected = [
+        ("messaging.system", "aws_sqs"),
+        ("messaging.operation.type", operation),
+        ("messaging.operation.name", operation),
+        ("messaging.destination.name", queue),
+    ];
+    for (key, value) in expected {
+        assert_eq!(
+            attribute(span, key).as_deref(),
+            Some(value),
+            "{} {key}",
+            span.name
+        );
+    }
+    let url = attribute(span, "aws.sqs.queue.url");
+    assert!(
+        url.is_some_and(|u| u.ends_with(queue)),
+        "{} queue url",
+        span.name
+    );
+}
+
 fn named<'a>(spans: &'a [SpanData], name: &str) -> Vec<&'a SpanData> {
     spans.iter().filter(|s| s.name == name).collect()
 }
@@ -134,39 +160,18 @@ fn check_spans<'a>(
     let sends = named(spans, &format!("send {queue}"));
     assert_eq!(sends.len(), 2, "a send span per message");
     for send in &sends {
-        assert_eq!(send.span_kind, SpanKind::Producer);
+        assert_messaging(send, SpanKind::Producer, "send", &queue);
         assert_eq!(
             send.span_context.trace_id(),
             trace,
             "sent inside the request"
         );
-        assert_eq!(
-            attribute(send, "messaging.system").as_deref(),
-            Some("aws_sqs")
-        );
-        assert_eq!(
-            attribute(send, "messaging.operation.type").as_deref(),
-            Some("send")
-        );
-        assert_eq!(
-            attribute(send, "messaging.destination.name"),
-            Some(queue.clone())
-        );
-        assert!(attribute(send, "aws.sqs.queue.url").is_some_and(|u| u.ends_with(&queue)));
     }
     let receives = named(spans, &format!("receive {queue}"));
     assert!(!receives.is_empty(), "receive spans");
     let mut received = 0;
     for r in &receives {
-        assert_eq!(r.span_kind, SpanKind::Client);
-        assert_eq!(
-            attribute(r, "messaging.operation.type").as_deref(),
-            Some("receive")
-        );
-        assert_eq!(
-            attribute(r, "messaging.destination.name"),
-            Some(queue.clone())
-        );
+        assert_messaging(r, SpanKind::Client, "receive", &queue);
         let count = attribute(r, "messaging.batch.message_count").expect("message count");
         received += count.parse::<u32>().expect("a count");
     }
@@ -178,21 +183,7 @@ fn check_spans<'a>(
     assert_eq!(process.len(), 2, "a process span per message");
     let mut by_message = HashMap::new();
     for p in &process {
-        assert_eq!(p.span_kind, SpanKind::Consumer);
-        assert_eq!(attribute(p, "messaging.system").as_deref(), Some("aws_sqs"));
-        assert_eq!(
-            attribute(p, "messaging.operation.type").as_deref(),
-            Some("process")
-        );
-        assert_eq!(
-            attribute(p, "messaging.operation.name").as_deref(),
-            Some("process")
-        );
-        assert_eq!(
-            attribute(p, "messaging.destination.name"),
-            Some(queue.clone())
-        );
-        assert!(attribute(p, "aws.sqs.queue.url").is_some_and(|u| u.ends_with(&queue)));
+        assert_messaging(p, SpanKind::Consumer, "process", &queue);
         let id = attribute(p, "messaging.message.id").expect("message id");
         by_message.insert(id, *p);
     }
